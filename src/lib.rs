@@ -1,1 +1,33 @@
-//! sagd
+//! # sagd
+//!
+//! Spectrally anisotropic Gaussian diffusion: diffusion models whose forward noise is shaped in
+//! frequency, with the analytic theory of spectral bias and a verification suite. This umbrella
+//! crate re-exports the workspace:
+//!
+//! - [`core`] (`sagd-core`): shapes, spectra → covariance, schedules, parameterizations,
+//!   analytic densities, the registry and the property suite;
+//! - [`ops`] (`sagd-ops`): the built-in spectra;
+//! - [`models`], [`samplers`], [`datasets`]: denoisers and training, samplers, data.
+//!
+//! ```
+//! use sagd::prelude::*;
+//!
+//! let spectrum = parse_spectrum("power-law:alpha=-0.5,eps=0.01").unwrap();
+//! let noise = SpectralNoise::new(spectrum.as_ref(), ConstShape::<1, 8, 8>::default(), Normalization::Energy).unwrap();
+//! let eps = noise.sample(4, &mut noise_rng(0), &Device::flex()).unwrap();
+//! assert_eq!(eps.count(), 4);
+//! ```
+
+#![warn(missing_docs)]
+
+pub use sagd_core as core;
+pub use sagd_datasets as datasets;
+pub use sagd_models as models;
+pub use sagd_ops as ops;
+pub use sagd_samplers as samplers;
+
+/// The types most programs use (from `sagd-core`), with the built-in spectra linked in.
+pub mod prelude {
+    pub use sagd_core::prelude::*;
+    pub use sagd_ops::{BandPass, ExpDecay, Isotropic, PowerLaw, Tabulated, TwoBand};
+}

@@ -1,1 +1,85 @@
-fn main() {}
+//! `sagd`: the command-line tool of the sagd framework.
+//!
+//! Exit codes: 0 success, 1 runtime failure (or a failed verification), 2 bad input.
+
+mod commands;
+// Standalone line plots and image grids serve `data preview` and `theory`, which later issues add.
+#[allow(dead_code)]
+mod plot;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{NoiseArgs, ShowArgs, VerifyArgs};
+
+/// Spectrally anisotropic Gaussian diffusion: spectra, noise and verification.
+#[derive(Debug, Parser)]
+#[command(name = "sagd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect the registered noise spectra.
+    Spectra {
+        #[command(subcommand)]
+        command: SpectraCommand,
+    },
+    /// Draw coloured noise into a float32 .npy file of shape (N, C, H, W).
+    Noise(NoiseArgs),
+    /// Run the property suite (P1–P6) on a spectrum.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SpectraCommand {
+    /// Every registered spectrum, its doc and parameters.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A spectrum on a grid: support, rank, power table, radial profile.
+    Show(ShowArgs),
+}
+
+/// An error whose exit code is 2: the user's input was wrong.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    sagd_ops::link();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Spectra {
+            command: SpectraCommand::List { json },
+        } => commands::spectra_list(json),
+        Command::Spectra {
+            command: SpectraCommand::Show(args),
+        } => commands::spectra_show(&args),
+        Command::Noise(args) => commands::noise(&args),
+        Command::Verify(args) => commands::verify(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let usage = error
+                .chain()
+                .any(|e| e.downcast_ref::<UsageError>().is_some());
+            // One line: the context chain joined with ": ".
+            eprintln!("error: {error:#}");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}

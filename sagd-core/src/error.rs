@@ -43,6 +43,12 @@ pub enum SpectrumError {
         /// Why.
         reason: String,
     },
+    /// A radius convention name that does not exist.
+    #[error("unknown radius convention `{input}` (expected cycles, unit or nyquist)")]
+    UnknownRadius {
+        /// The name as written.
+        input: String,
+    },
     /// A band selects no frequency of the grid.
     #[error(
         "spectrum `{spectrum}`: band `{band}` selects no frequency on the {height}x{width} grid"

@@ -73,9 +73,8 @@ impl FromStr for RadiusConvention {
             "cycles" => Ok(Self::Cycles),
             "unit" => Ok(Self::Unit),
             "nyquist" => Ok(Self::Nyquist),
-            other => Err(SpectrumError::Parse {
+            other => Err(SpectrumError::UnknownRadius {
                 input: other.to_string(),
-                reason: "radius convention must be one of cycles, unit, nyquist".to_string(),
             }),
         }
     }

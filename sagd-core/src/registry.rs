@@ -24,7 +24,7 @@ pub enum ParamValue {
 impl fmt::Display for ParamValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ParamValue::Number(x) => write!(f, "{x}"),
+            ParamValue::Number(x) => write!(f, "{x:?}"),
             ParamValue::Text(s) => f.write_str(s),
             ParamValue::List(xs) => {
                 let parts: Vec<String> = xs.iter().map(|x| x.to_string()).collect();

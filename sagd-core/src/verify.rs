@@ -322,13 +322,15 @@ fn run_property(
     let applicable = Cell::new(0u32);
     let normalization = config.normalization;
     let result = runner.run(&strategy, |case| {
+        // Random parameter combinations may be invalid, and a band may miss a small grid: those
+        // cases are skipped. Any other construction error is a defect of the spectrum.
         let spectrum = match entry.build_from(&case.params) {
             Ok(s) => s,
-            Err(e) => return Err(TestCaseError::reject(e.to_string())),
+            Err(e) => return Err(reject_or_fail(SpectrumOrCore::Spectrum(e))),
         };
         let cov = match SpectralCovariance::new(spectrum.as_ref(), case.size, normalization) {
             Ok(c) => c,
-            Err(e) => return Err(TestCaseError::reject(e.to_string())),
+            Err(e) => return Err(reject_or_fail(SpectrumOrCore::Core(e))),
         };
         let mut setup = Setup {
             spectrum: spectrum.as_ref(),
@@ -375,6 +377,31 @@ fn run_property(
                 }
             }
         }
+    }
+}
+
+enum SpectrumOrCore {
+    Spectrum(SpectrumError),
+    Core(crate::CoreError),
+}
+
+fn reject_or_fail(error: SpectrumOrCore) -> TestCaseError {
+    let spectrum_error = match &error {
+        SpectrumOrCore::Spectrum(e) => Some(e),
+        SpectrumOrCore::Core(crate::CoreError::Spectrum(e)) => Some(e),
+        SpectrumOrCore::Core(_) => None,
+    };
+    let message = match &error {
+        SpectrumOrCore::Spectrum(e) => e.to_string(),
+        SpectrumOrCore::Core(e) => e.to_string(),
+    };
+    match spectrum_error {
+        Some(SpectrumError::InvalidParam { .. } | SpectrumError::EmptyBand { .. }) => {
+            TestCaseError::reject(message)
+        }
+        _ => TestCaseError::fail(format!(
+            "the spectrum cannot be built on this grid: {message}"
+        )),
     }
 }
 

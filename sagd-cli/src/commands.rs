@@ -1,0 +1,405 @@
+//! The subcommands.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use sagd_core::grid::fftfreq;
+use sagd_core::registry::{ParamKind, entries};
+use sagd_core::spectrum::config_string;
+use sagd_core::verify::{Outcome, VerifyConfig, verify_spectrum_string};
+use sagd_core::{
+    DynShape, ImageShape, NoiseSpectrum, Normalization, RadiusConvention, SpectralCovariance,
+    noise_rng, parse_spectrum,
+};
+use sagd_datasets::npy::NpyWriter;
+use serde_json::json;
+
+use crate::UsageError;
+use crate::plot::{HeatMap, LinePlot, Series, write_heatmap_png};
+
+/// `sagd spectra show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The spectrum: NAME, NAME:key=value,... or @file.toml.
+    spec: String,
+    /// Image size CxHxW, e.g. 3x32x32.
+    #[arg(long)]
+    size: String,
+    /// Radius convention of the radial profile.
+    #[arg(long, default_value = "cycles")]
+    radius: String,
+    /// energy | none | per-sample-std.
+    #[arg(long, default_value = "energy")]
+    normalization: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write a heat map of w(f)² (DC centred) and the radial profile to this PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+}
+
+/// `sagd noise`.
+#[derive(Debug, Args)]
+pub struct NoiseArgs {
+    /// The spectrum: NAME, NAME:key=value,... or @file.toml.
+    spec: String,
+    /// Image size CxHxW.
+    #[arg(long)]
+    size: String,
+    /// Number of images.
+    #[arg(long, default_value_t = 16)]
+    count: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output .npy file.
+    #[arg(long)]
+    out: PathBuf,
+    /// energy | none | per-sample-std.
+    #[arg(long, default_value = "energy")]
+    normalization: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `sagd verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The spectrum: NAME (all parameters random), NAME:key=value,... (those fixed) or @file.toml.
+    spec: String,
+    /// Random cases per property.
+    #[arg(long, default_value_t = 64)]
+    cases: u32,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Largest grid side.
+    #[arg(long, default_value_t = 9)]
+    max_side: usize,
+    /// Largest channel count.
+    #[arg(long, default_value_t = 2)]
+    max_channels: usize,
+    /// energy | none | per-sample-std.
+    #[arg(long, default_value = "energy")]
+    normalization: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn usage(message: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.to_string()))
+}
+
+fn parse_size(text: &str) -> Result<DynShape> {
+    text.parse::<DynShape>()
+        .map_err(|e| usage(format!("--size: {e}")))
+}
+
+fn parse_normalization(text: &str) -> Result<Normalization> {
+    text.parse::<Normalization>()
+        .map_err(|e| usage(format!("--normalization: {e}")))
+}
+
+fn parse_spec(text: &str) -> Result<Box<dyn NoiseSpectrum>> {
+    parse_spectrum(text).map_err(usage)
+}
+
+fn covariance(
+    spectrum: &dyn NoiseSpectrum,
+    size: DynShape,
+    normalization: Normalization,
+) -> Result<SpectralCovariance> {
+    SpectralCovariance::new(spectrum, size.dims(), normalization).map_err(usage)
+}
+
+/// `sagd spectra list`.
+pub fn spectra_list(as_json: bool) -> Result<ExitCode> {
+    let all = entries();
+    if as_json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|e| {
+                let params: Vec<_> = e
+                    .params
+                    .iter()
+                    .map(|p| {
+                        let mut v = json!({
+                            "name": p.name,
+                            "doc": p.doc,
+                            "type": p.type_name(),
+                            "default": param_json(&p.default_value()),
+                        });
+                        if let ParamKind::Number { sample, .. } | ParamKind::List { sample, .. } =
+                            p.kind
+                        {
+                            v["verify_range"] = json!([sample.0, sample.1]);
+                        }
+                        v
+                    })
+                    .collect();
+                json!({ "name": e.name, "doc": e.doc, "params": params })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for e in all {
+            println!("{:<12} {}", e.name, e.doc);
+            for p in e.params {
+                println!(
+                    "    {:<10} {:<30} default {}  ({})",
+                    p.name,
+                    p.type_name(),
+                    p.default_value(),
+                    p.doc
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn param_json(v: &sagd_core::ParamValue) -> serde_json::Value {
+    match v {
+        sagd_core::ParamValue::Number(x) => json!(x),
+        sagd_core::ParamValue::Text(s) => json!(s),
+        sagd_core::ParamValue::List(xs) => json!(xs),
+    }
+}
+
+/// Shells of radius `round(r·max(H, W))` cycles: (radius in the convention, mean power, count).
+fn radial_profile(cov: &SpectralCovariance, radius: RadiusConvention) -> Vec<(f64, f64, usize)> {
+    let grid = cov.grid();
+    let n = grid.height.max(grid.width) as f64;
+    let power = cov.power();
+    let mut shells: Vec<(f64, usize)> = Vec::new();
+    for (i, f) in grid.frequencies().enumerate() {
+        let shell = (f.radius_cycles() * n).round() as usize;
+        if shells.len() <= shell {
+            shells.resize(shell + 1, (0.0, 0));
+        }
+        shells[shell].0 += power[i];
+        shells[shell].1 += 1;
+    }
+    shells
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, count))| *count > 0)
+        .map(|(s, (sum, count))| (radius.from_cycles(s as f64 / n), sum / count as f64, count))
+        .collect()
+}
+
+/// `sagd spectra show`.
+pub fn spectra_show(args: &ShowArgs) -> Result<ExitCode> {
+    let spectrum = parse_spec(&args.spec)?;
+    let size = parse_size(&args.size)?;
+    let normalization = parse_normalization(&args.normalization)?;
+    let radius: RadiusConvention = args
+        .radius
+        .parse()
+        .map_err(|e| usage(format!("--radius: {e}")))?;
+    let cov = covariance(spectrum.as_ref(), size, normalization)?;
+    let [c, h, w] = cov.size();
+    let power = cov.power();
+    let profile = radial_profile(&cov, radius);
+    if let Some(path) = &args.png {
+        write_spectrum_png(path, &cov, spectrum.as_ref(), &profile, radius)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        let rows: Vec<&[f64]> = power.chunks(w).collect();
+        let out = json!({
+            "spectrum": config_string(spectrum.as_ref()),
+            "size": [c, h, w],
+            "normalization": normalization.name(),
+            "radius": radius.name(),
+            "full_support": cov.full_support(),
+            "rank": cov.rank(),
+            "dim": cov.dim(),
+            "log_det_support": cov.log_det_support(),
+            "condition_number": cov.condition_number(),
+            "freq_y": (0..h).map(|k| fftfreq(h, k)).collect::<Vec<_>>(),
+            "freq_x": (0..w).map(|l| fftfreq(w, l)).collect::<Vec<_>>(),
+            "power": rows,
+            "radial_profile": profile.iter().map(|(r, p, n)| json!({"radius": r, "mean_power": p, "count": n})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("spectrum       {}", config_string(spectrum.as_ref()));
+        println!("size           {c}x{h}x{w} (dimension {})", cov.dim());
+        println!("normalization  {normalization}");
+        println!("full support   {}", cov.full_support());
+        println!("rank           {} of {}", cov.rank(), cov.dim());
+        println!("log det (supp) {:.6}", cov.log_det_support());
+        println!("condition      {:.3e}", cov.condition_number());
+        println!("radial profile (radius in the {radius} convention, mean w(f)^2 per shell):");
+        for (r, p, n) in &profile {
+            println!("  {r:>8.4}  {p:>12.5e}  ({n} frequencies)");
+        }
+        if let Some(path) = &args.png {
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_spectrum_png(
+    path: &std::path::Path,
+    cov: &SpectralCovariance,
+    spectrum: &dyn NoiseSpectrum,
+    profile: &[(f64, f64, usize)],
+    radius: RadiusConvention,
+) -> Result<()> {
+    let grid = cov.grid();
+    let (h, w) = (grid.height, grid.width);
+    let power = cov.power();
+    // fftshift: DC in the centre, frequencies increasing left to right and top to bottom.
+    let (sh, sw) = (h / 2, w / 2);
+    let mut shifted = vec![0.0; h * w];
+    for k in 0..h {
+        for l in 0..w {
+            shifted[((k + sh) % h) * w + (l + sw) % w] = power[k * w + l];
+        }
+    }
+    let first = |n: usize| fftfreq(n, (n - n / 2) % n);
+    let last = |n: usize| fftfreq(n, (n - n / 2 + n - 1) % n);
+    let title = format!("w(f)^2 of {}", config_string(spectrum));
+    let map = HeatMap {
+        title: &title,
+        values: &shifted,
+        rows: h,
+        cols: w,
+        log_scale: true,
+        x_label: "f_x (cycles/pixel)",
+        y_label: "f_y (cycles/pixel)",
+        x_range: (first(w), last(w)),
+        y_range: (first(h), last(h)),
+        colorbar_label: "w(f)^2",
+    };
+    let x_label = format!("radius ({radius})");
+    let line = LinePlot {
+        title: "radial profile",
+        x_label: &x_label,
+        y_label: "mean w(f)^2",
+        series: vec![Series {
+            name: "mean power",
+            points: profile.iter().map(|(r, p, _)| (*r, *p)).collect(),
+            markers: true,
+        }],
+        log_x: false,
+        log_y: true,
+    };
+    write_heatmap_png(path, &map, Some(&line))
+}
+
+/// `sagd noise`.
+pub fn noise(args: &NoiseArgs) -> Result<ExitCode> {
+    let spectrum = parse_spec(&args.spec)?;
+    let size = parse_size(&args.size)?;
+    let normalization = parse_normalization(&args.normalization)?;
+    if args.count == 0 {
+        return Err(usage("--count: must be at least 1"));
+    }
+    let cov = covariance(spectrum.as_ref(), size, normalization)?;
+    let [c, h, w] = cov.size();
+    let mut writer = NpyWriter::create(&args.out, &[args.count, c, h, w])?;
+    let mut rng = noise_rng(args.seed);
+    // Chunks bound memory; the per-image seeds come from `rng` in order, so the result is the
+    // same as one big draw.
+    let chunk = (1 << 22) / cov.dim().max(1) + 1;
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.count as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    let mut done = 0;
+    while done < args.count {
+        let n = chunk.min(args.count - done);
+        let values = cov.sample::<f32>(n, &mut rng);
+        writer.write(&values)?;
+        done += n;
+        bar.set_position(done as u64);
+    }
+    writer.finish()?;
+    bar.finish_and_clear();
+    if !args.quiet {
+        eprintln!(
+            "wrote {} ({} x {c}x{h}x{w} float32, {}, {normalization})",
+            args.out.display(),
+            args.count,
+            config_string(spectrum.as_ref())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sagd verify`.
+pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
+    if args.cases == 0 {
+        return Err(usage("--cases: must be at least 1"));
+    }
+    if args.max_side == 0 || args.max_channels == 0 {
+        return Err(usage("--max-side and --max-channels must be at least 1"));
+    }
+    if args.max_side > 16 {
+        return Err(usage(
+            "--max-side: at most 16 (the suite builds dense d×d matrices)",
+        ));
+    }
+    let config = VerifyConfig {
+        cases: args.cases,
+        seed: args.seed,
+        max_side: args.max_side,
+        max_channels: args.max_channels,
+        normalization: parse_normalization(&args.normalization)?,
+    };
+    let report = verify_spectrum_string(&args.spec, &config).map_err(usage)?;
+    if args.json {
+        let props: Vec<_> = report
+            .properties
+            .iter()
+            .map(|p| {
+                let (status, detail) = match &p.outcome {
+                    Outcome::Passed { applicable } => ("passed", json!({ "cases": applicable })),
+                    Outcome::NotApplicable { reason } => ("not-applicable", json!({ "reason": reason })),
+                    Outcome::Failed { case, message } => ("failed", json!({ "case": case, "message": message })),
+                };
+                json!({ "id": p.id, "description": p.description, "status": status, "detail": detail })
+            })
+            .collect();
+        let out = json!({
+            "spectrum": report.spectrum,
+            "cases": report.cases,
+            "seed": args.seed,
+            "normalization": config.normalization.name(),
+            "passed": report.passed(),
+            "properties": props,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", report.summary());
+        println!(
+            "{}",
+            if report.passed() {
+                "all properties hold"
+            } else {
+                "VERIFICATION FAILED"
+            }
+        );
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
