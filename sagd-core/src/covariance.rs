@@ -10,8 +10,8 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use rand::{Rng, RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;
@@ -387,7 +387,7 @@ impl SpectralCovariance {
     /// The white noise is drawn directly in the Fourier domain (a Hermitian-symmetric complex
     /// Gaussian with unit variance per mode, which is exactly the law of the unitary DFT of
     /// real white noise), so one inverse FFT per channel suffices. Each image has its own
-    /// ChaCha8 stream seeded from `rng`, so the result does not depend on the thread count.
+    /// Xoshiro256++ stream seeded from `rng`, so the result does not depend on the thread count.
     pub fn sample<T: Real>(&self, count: usize, rng: &mut dyn RngCore) -> Vec<T> {
         let mut out = vec![T::zero(); count * self.dim()];
         self.sample_into(&mut out, rng)
@@ -412,7 +412,7 @@ impl SpectralCovariance {
         out.par_chunks_mut(self.dim()).zip(seeds).for_each_init(
             || Workspace::new(plans, h, w),
             |ws, (image, seed)| {
-                let mut stream = ChaCha8Rng::seed_from_u64(seed);
+                let mut stream = Xoshiro256PlusPlus::seed_from_u64(seed);
                 for plane in image.chunks_mut(h * w) {
                     ws.draw_plane(plans, plane, &table, &mut stream);
                     if per_sample_std {
@@ -622,9 +622,15 @@ impl<T: Real> Workspace<T> {
         self.inverse_rows(plans, plane);
     }
 
-    /// Fills the half spectrum with the unitary DFT of real white noise, multiplies by the
-    /// table, and transforms back.
-    fn draw_plane(&mut self, plans: &Plans<T>, plane: &mut [T], table: &[T], rng: &mut ChaCha8Rng) {
+    /// Fills the half spectrum with the unitary DFT of real white noise times the table, and
+    /// transforms back.
+    fn draw_plane(
+        &mut self,
+        plans: &Plans<T>,
+        plane: &mut [T],
+        table: &[T],
+        rng: &mut Xoshiro256PlusPlus,
+    ) {
         let (h, w) = (self.height, self.width);
         let wc = w / 2 + 1;
         let half = T::of(std::f64::consts::FRAC_1_SQRT_2);
@@ -633,20 +639,23 @@ impl<T: Real> Workspace<T> {
             let self_mirrored = l == 0 || (w % 2 == 0 && l == w / 2);
             if !self_mirrored {
                 // The mirror (-k, -l) of every bin of this column lies in the discarded half.
-                for z in column.iter_mut() {
-                    z.re = T::standard_normal(rng) * half;
-                    z.im = T::standard_normal(rng) * half;
+                for (k, z) in column.iter_mut().enumerate() {
+                    let m = table[k * wc + l] * half;
+                    z.re = T::standard_normal(rng) * m;
+                    z.im = T::standard_normal(rng) * m;
                 }
             } else {
                 // Hermitian along the column: X[-k] = conj X[k]; self-mirrored bins are real.
                 for k in 0..h {
                     let mk = (h - k) % h;
+                    let m = table[k * wc + l];
                     if mk == k {
-                        column[k] = Complex::new(T::standard_normal(rng), T::zero());
+                        column[k] = Complex::new(T::standard_normal(rng) * m, T::zero());
                     } else if k < mk {
+                        // The table is symmetric, so one factor serves both bins.
                         let z = Complex::new(
-                            T::standard_normal(rng) * half,
-                            T::standard_normal(rng) * half,
+                            T::standard_normal(rng) * half * m,
+                            T::standard_normal(rng) * half * m,
                         );
                         column[k] = z;
                         column[mk] = z.conj();
@@ -654,7 +663,6 @@ impl<T: Real> Workspace<T> {
                 }
             }
         }
-        self.multiply_columns(table);
         plans
             .col_inverse
             .process_with_scratch(&mut self.columns, &mut self.scratch);
