@@ -114,7 +114,7 @@ pub fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
     )
 }
 
-/// Render a grid of grayscale or RGB images (values in [0,1], layout (n, c, h, w) row-major, c = 1 or 3) with `cols` per row, each upscaled by `scale`, 2-px gaps.
+/// Render a grid of grayscale or RGB images (values in \[0, 1\], layout (n, c, h, w) row-major, c = 1 or 3) with `cols` per row, each upscaled by `scale`, 2-px gaps.
 ///
 /// Values are clamped to `[0, 1]` and NaN is drawn as 0. Gaps and unused grid
 /// cells are white. When `n < cols` the grid is only `n` images wide.

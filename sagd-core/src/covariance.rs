@@ -459,7 +459,7 @@ impl SpectralCovariance {
     }
 
     fn check_len(&self, len: usize, context: &str) -> Result<(), CoreError> {
-        if len % self.dim() != 0 {
+        if !len.is_multiple_of(self.dim()) {
             return Err(CoreError::ShapeMismatch {
                 context: context.to_string(),
                 expected: format!(

@@ -171,6 +171,7 @@ impl FromStr for Parameterization {
 
 /// The parameterization of a denoiser for images of shape `S`: converts its predictions to and
 /// from the coloured noise, and gives the training target.
+#[allow(clippy::wrong_self_convention)] // `from_coloured_eps` converts *from* ε, on a bound parameterization.
 pub trait ScoreParameterization<S: ImageShape> {
     /// Which parameterization.
     fn kind(&self) -> Parameterization;

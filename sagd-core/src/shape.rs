@@ -186,7 +186,7 @@ impl<S: ImageShape> Images<S> {
     /// A batch from host values laid out (N, C, H, W).
     pub fn from_host(values: Vec<f32>, shape: S, device: &Device) -> Result<Self, CoreError> {
         let numel = shape.numel();
-        if values.is_empty() || values.len() % numel != 0 {
+        if values.is_empty() || !values.len().is_multiple_of(numel) {
             return Err(CoreError::ShapeMismatch {
                 context: "image batch from host values".to_string(),
                 expected: format!("a positive multiple of {numel} values"),
