@@ -7,13 +7,21 @@ use sagd::core::parameterization::ScoreParameterization;
 use sagd::prelude::*;
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn operator_draws_match_the_covariance_draws_and_are_seeded() {
     let spectrum = parse_spectrum("exp-decay:beta=5").unwrap();
-    let noise = SpectralNoise::new(spectrum.as_ref(), ConstShape::<2, 6, 10>::default(), Normalization::Energy).unwrap();
+    let noise = SpectralNoise::new(
+        spectrum.as_ref(),
+        ConstShape::<2, 6, 10>::default(),
+        Normalization::Energy,
+    )
+    .unwrap();
     let device = Device::flex();
     let a = noise.sample(5, &mut noise_rng(11), &device).unwrap();
     let b = noise.sample(5, &mut noise_rng(11), &device).unwrap();
@@ -54,10 +62,15 @@ fn parameterization_trait_matches_the_host_conversions() {
     for kind in Parameterization::ALL {
         let p = Parameterized::new(kind, Arc::clone(&cov));
         let target: Images<DynShape> = p.from_coloured_eps(&eps, &x_t, level).unwrap();
-        let host = kind.from_coloured_eps(&eps.to_host(), &x_t.to_host(), level, &cov).unwrap();
+        let host = kind
+            .from_coloured_eps(&eps.to_host(), &x_t.to_host(), level, &cov)
+            .unwrap();
         assert!(max_abs_diff(&target.to_host(), &host) < 1e-4, "{kind}");
         let back = p.to_coloured_eps(&target, &x_t, level).unwrap();
-        assert!(max_abs_diff(&back.to_host(), &eps.to_host()) < 1e-3, "{kind} round trip");
+        assert!(
+            max_abs_diff(&back.to_host(), &eps.to_host()) < 1e-3,
+            "{kind} round trip"
+        );
     }
     // A batch of another shape is refused.
     let other = Images::from_host(vec![0.0; 64], DynShape::new(1, 8, 8), &device).unwrap();

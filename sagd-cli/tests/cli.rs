@@ -4,12 +4,19 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn sagd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagd")).args(args).output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_sagd"))
+        .args(args)
+        .output()
+        .expect("runs")
 }
 
 fn stdout_json(args: &[&str]) -> serde_json::Value {
     let out = sagd(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -36,12 +43,34 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
 #[test]
 fn spectra_list_names_every_builtin_with_parameters() {
     let list = stdout_json(&["spectra", "list", "--json"]);
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    for name in ["isotropic", "power-law", "band-pass", "two-band", "exp-decay", "tabulated"] {
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "isotropic",
+        "power-law",
+        "band-pass",
+        "two-band",
+        "exp-decay",
+        "tabulated",
+    ] {
         assert!(names.contains(&name), "{name}");
     }
-    let power_law = list.as_array().unwrap().iter().find(|e| e["name"] == "power-law").unwrap();
-    let params: Vec<&str> = power_law["params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let power_law = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "power-law")
+        .unwrap();
+    let params: Vec<&str> = power_law["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(params, ["alpha", "eps", "radius"]);
     assert_eq!(power_law["params"][1]["default"], 1e-10);
     let text = sagd(&["spectra", "list"]);
@@ -50,7 +79,14 @@ fn spectra_list_names_every_builtin_with_parameters() {
 
 #[test]
 fn spectra_show_reports_the_normalized_power_table_in_fftfreq_order() {
-    let v = stdout_json(&["spectra", "show", "power-law:alpha=1,eps=0.05", "--size", "2x5x6", "--json"]);
+    let v = stdout_json(&[
+        "spectra",
+        "show",
+        "power-law:alpha=1,eps=0.05",
+        "--size",
+        "2x5x6",
+        "--json",
+    ]);
     assert_eq!(v["size"], serde_json::json!([2, 5, 6]));
     assert_eq!(v["normalization"], "energy");
     assert_eq!(v["radius"], "cycles");
@@ -76,11 +112,28 @@ fn spectra_show_reports_the_normalized_power_table_in_fftfreq_order() {
             assert!((p.as_f64().unwrap() - expected).abs() < 1e-12, "({k},{l})");
         }
     }
-    let band = stdout_json(&["spectra", "show", "band-pass:a=0.3,b=0.7", "--size", "1x8x8", "--json", "--normalization", "none", "--radius", "unit"]);
+    let band = stdout_json(&[
+        "spectra",
+        "show",
+        "band-pass:a=0.3,b=0.7",
+        "--size",
+        "1x8x8",
+        "--json",
+        "--normalization",
+        "none",
+        "--radius",
+        "unit",
+    ]);
     assert_eq!(band["full_support"], false);
     assert_eq!(band["normalization"], "none");
     assert_eq!(band["radius"], "unit");
-    let ones = band["power"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().clone()).filter(|p| p.as_f64() == Some(1.0)).count();
+    let ones = band["power"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().clone())
+        .filter(|p| p.as_f64() == Some(1.0))
+        .count();
     assert_eq!(band["rank"], ones);
 }
 
@@ -88,8 +141,20 @@ fn spectra_show_reports_the_normalized_power_table_in_fftfreq_order() {
 fn spectra_show_writes_a_png() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("spectrum.png");
-    let out = sagd(&["spectra", "show", "two-band", "--size", "3x32x32", "--png", png.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sagd(&[
+        "spectra",
+        "show",
+        "two-band",
+        "--size",
+        "3x32x32",
+        "--png",
+        png.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (w, h) = image::image_dimensions(&png).unwrap();
     assert!(w >= 512 && h >= 256, "{w}x{h}");
 }
@@ -101,8 +166,23 @@ fn noise_writes_reproducible_float32_npy() {
     let b = dir.path().join("b.npy");
     let c = dir.path().join("c.npy");
     for (path, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
-        let out = sagd(&["noise", "power-law:alpha=-0.5", "--size", "3x8x6", "--count", "300", "--seed", seed, "--out", path.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = sagd(&[
+            "noise",
+            "power-law:alpha=-0.5",
+            "--size",
+            "3x8x6",
+            "--count",
+            "300",
+            "--seed",
+            seed,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let (shape, values) = read_npy(&a);
     assert_eq!(shape, [300, 3, 8, 6]);
@@ -121,13 +201,63 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     let out_path = dir.path().join("x.npy");
     let out = out_path.to_str().unwrap();
     let cases: [(&[&str], &str); 8] = [
-        (&["spectra", "show", "pink", "--size", "1x4x4"], "available: band-pass"),
-        (&["spectra", "show", "power-law:alpha=nan", "--size", "1x4x4"], "alpha"),
-        (&["spectra", "show", "band-pass:a=0.8,b=0.2", "--size", "1x4x4"], "`a`"),
+        (
+            &["spectra", "show", "pink", "--size", "1x4x4"],
+            "available: band-pass",
+        ),
+        (
+            &["spectra", "show", "power-law:alpha=nan", "--size", "1x4x4"],
+            "alpha",
+        ),
+        (
+            &[
+                "spectra",
+                "show",
+                "band-pass:a=0.8,b=0.2",
+                "--size",
+                "1x4x4",
+            ],
+            "`a`",
+        ),
         (&["spectra", "show", "isotropic", "--size", "4x4"], "--size"),
-        (&["spectra", "show", "isotropic", "--size", "1x4x4", "--normalization", "loud"], "--normalization"),
-        (&["noise", "two-band:gamma_l=-1", "--size", "1x8x8", "--count", "2", "--out", out], "gamma_l"),
-        (&["noise", "isotropic", "--size", "1x8x8", "--count", "0", "--out", out], "--count"),
+        (
+            &[
+                "spectra",
+                "show",
+                "isotropic",
+                "--size",
+                "1x4x4",
+                "--normalization",
+                "loud",
+            ],
+            "--normalization",
+        ),
+        (
+            &[
+                "noise",
+                "two-band:gamma_l=-1",
+                "--size",
+                "1x8x8",
+                "--count",
+                "2",
+                "--out",
+                out,
+            ],
+            "gamma_l",
+        ),
+        (
+            &[
+                "noise",
+                "isotropic",
+                "--size",
+                "1x8x8",
+                "--count",
+                "0",
+                "--out",
+                out,
+            ],
+            "--count",
+        ),
         (&["verify", "band-pass:a=0.9,b=0.1"], "`a`"),
     ];
     for (args, needle) in cases {
@@ -139,7 +269,16 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     }
     assert!(!out_path.exists(), "no file written on bad input");
     // A missing output directory is a runtime failure (1), not a usage error.
-    let o = sagd(&["noise", "isotropic", "--size", "1x4x4", "--count", "1", "--out", "/nonexistent-dir/x.npy"]);
+    let o = sagd(&[
+        "noise",
+        "isotropic",
+        "--size",
+        "1x4x4",
+        "--count",
+        "1",
+        "--out",
+        "/nonexistent-dir/x.npy",
+    ]);
     assert_eq!(o.status.code(), Some(1));
 }
 

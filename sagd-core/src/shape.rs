@@ -3,7 +3,7 @@
 //!
 //! A pipeline written for `Const` shapes fails to compile when its parts disagree:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! use sagd_core::prelude::*;
 //! fn pipeline<S: ImageShape>(noise: &impl NoiseOperator<S>, data: &Images<S>) {}
 //! fn demo(noise: SpectralNoise<ConstShape<1, 8, 8>>, data: Images<ConstShape<1, 16, 16>>) {

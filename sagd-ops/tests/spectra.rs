@@ -31,13 +31,19 @@ fn radii(h: usize, w: usize) -> Vec<f64> {
 }
 
 fn table(spec: &str, h: usize, w: usize) -> Vec<f64> {
-    parse_spectrum(spec).unwrap().amplitudes(&FrequencyGrid::new(h, w)).unwrap()
+    parse_spectrum(spec)
+        .unwrap()
+        .amplitudes(&FrequencyGrid::new(h, w))
+        .unwrap()
 }
 
 fn close(a: &[f64], b: &[f64], tol: f64) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "index {i}: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "index {i}: {x} vs {y}"
+        );
     }
 }
 
@@ -52,13 +58,24 @@ fn all_six_are_registered() {
 #[test]
 fn power_law_matches_its_formula() {
     for (h, w) in [(5, 6), (8, 8), (7, 3)] {
-        let expected: Vec<f64> = radii(h, w).iter().map(|r| (r + 0.01f64).powf(-0.7)).collect();
-        close(&table("power-law:alpha=-0.7,eps=0.01", h, w), &expected, 1e-14);
+        let expected: Vec<f64> = radii(h, w)
+            .iter()
+            .map(|r| (r + 0.01f64).powf(-0.7))
+            .collect();
+        close(
+            &table("power-law:alpha=-0.7,eps=0.01", h, w),
+            &expected,
+            1e-14,
+        );
         let unit: Vec<f64> = radii(h, w)
             .iter()
             .map(|r| (r / 0.5f64.sqrt() + 0.01).powf(1.5))
             .collect();
-        close(&table("power-law:alpha=1.5,eps=0.01,radius=unit", h, w), &unit, 1e-14);
+        close(
+            &table("power-law:alpha=1.5,eps=0.01,radius=unit", h, w),
+            &unit,
+            1e-14,
+        );
     }
     // The papers' default floor: DC power 1e10 for α = -0.5 before normalization.
     let t = table("power-law", 4, 4);
@@ -70,12 +87,37 @@ fn band_pass_selects_its_annulus_in_each_convention() {
     let (h, w) = (9, 10);
     let r = radii(h, w);
     let expect = |lo: f64, hi: f64, scale: f64| -> Vec<f64> {
-        r.iter().map(|x| if x / scale >= lo && x / scale <= hi { 1.0 } else { 0.0 }).collect()
+        r.iter()
+            .map(|x| {
+                if x / scale >= lo && x / scale <= hi {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     };
-    close(&table("band-pass:a=0.2,b=0.6", h, w), &expect(0.2, 0.6, 0.5f64.sqrt()), 0.0);
-    close(&table("band-pass:a=0.1,b=0.3,radius=cycles", h, w), &expect(0.1, 0.3, 1.0), 0.0);
-    close(&table("band-pass:a=0.5,b=1.2,radius=nyquist", h, w), &expect(0.5, 1.2, 0.5), 0.0);
-    let cov = SpectralCovariance::new(parse_spectrum("band-pass:a=0.2,b=0.6").unwrap().as_ref(), [1, h, w], Normalization::Energy).unwrap();
+    close(
+        &table("band-pass:a=0.2,b=0.6", h, w),
+        &expect(0.2, 0.6, 0.5f64.sqrt()),
+        0.0,
+    );
+    close(
+        &table("band-pass:a=0.1,b=0.3,radius=cycles", h, w),
+        &expect(0.1, 0.3, 1.0),
+        0.0,
+    );
+    close(
+        &table("band-pass:a=0.5,b=1.2,radius=nyquist", h, w),
+        &expect(0.5, 1.2, 0.5),
+        0.0,
+    );
+    let cov = SpectralCovariance::new(
+        parse_spectrum("band-pass:a=0.2,b=0.6").unwrap().as_ref(),
+        [1, h, w],
+        Normalization::Energy,
+    )
+    .unwrap();
     assert!(!cov.full_support());
 }
 
@@ -86,7 +128,11 @@ fn two_band_scales_each_band_to_unit_pixel_variance() {
     let low = table("two-band:gamma_l=1.5,gamma_h=0,a_l=0,b_l=0.3", h, w);
     let mean_sq: f64 = low.iter().map(|a| a * a).sum::<f64>() / n;
     assert!((mean_sq - 1.5 * 1.5).abs() < 1e-12);
-    let both = table("two-band:gamma_l=1,gamma_h=2,a_l=0,b_l=0.3,a_h=0.5,b_h=1", h, w);
+    let both = table(
+        "two-band:gamma_l=1,gamma_h=2,a_l=0,b_l=0.3,a_h=0.5,b_h=1",
+        h,
+        w,
+    );
     let high = table("two-band:gamma_l=0,gamma_h=2,a_h=0.5,b_h=1", h, w);
     let low1 = table("two-band:gamma_l=1,gamma_h=0,a_l=0,b_l=0.3", h, w);
     let sum: Vec<f64> = low1.iter().zip(&high).map(|(a, b)| a + b).collect();
@@ -109,7 +155,11 @@ fn exp_decay_and_tabulated_match_their_formulas() {
         .iter()
         .map(|r| {
             let u = r / 0.5f64.sqrt();
-            if u <= 0.5 { 2.0 - 2.0 * u } else { 1.0 - (u - 0.5) * 1.0 }
+            if u <= 0.5 {
+                2.0 - 2.0 * u
+            } else {
+                1.0 - (u - 0.5) * 1.0
+            }
         })
         .collect();
     close(&table("tabulated:r=0;0.5;1,w=2;1;0.5", h, w), &t, 1e-12);
@@ -139,7 +189,10 @@ fn invalid_parameters_are_typed_errors_naming_the_parameter() {
     assert_eq!(param_of(&error_of("power-law:eps=-1")), "eps");
     assert_eq!(param_of(&error_of("band-pass:a=0.7,b=0.2")), "a");
     assert_eq!(param_of(&error_of("band-pass:a=0.2,b=1.5")), "b");
-    assert_eq!(param_of(&error_of("band-pass:a=0.1,b=0.8,radius=cycles")), "b");
+    assert_eq!(
+        param_of(&error_of("band-pass:a=0.1,b=0.8,radius=cycles")),
+        "b"
+    );
     assert_eq!(param_of(&error_of("two-band:gamma_l=-0.5")), "gamma_l");
     assert_eq!(param_of(&error_of("two-band:gamma_h=nan")), "gamma_h");
     assert_eq!(param_of(&error_of("two-band:a_h=0.9,b_h=0.8")), "a_h");
@@ -147,10 +200,22 @@ fn invalid_parameters_are_typed_errors_naming_the_parameter() {
     assert_eq!(param_of(&error_of("tabulated:r=0;0;1,w=1;1;1")), "r");
     assert_eq!(param_of(&error_of("tabulated:r=0;1,w=1;-1")), "w");
     assert_eq!(param_of(&error_of("band-pass:radius=furlongs")), "radius");
-    assert!(matches!(error_of("band-pass:a=0.1,b=0.12"), SpectrumError::EmptyBand { .. }));
-    assert!(matches!(error_of("power-law:gamma=1"), SpectrumError::UnknownParam { .. }));
-    assert!(matches!(error_of("pink"), SpectrumError::UnknownSpectrum { .. }));
-    assert!(error_of("pink").to_string().contains("power-law"), "lists the available names");
+    assert!(matches!(
+        error_of("band-pass:a=0.1,b=0.12"),
+        SpectrumError::EmptyBand { .. }
+    ));
+    assert!(matches!(
+        error_of("power-law:gamma=1"),
+        SpectrumError::UnknownParam { .. }
+    ));
+    assert!(matches!(
+        error_of("pink"),
+        SpectrumError::UnknownSpectrum { .. }
+    ));
+    assert!(
+        error_of("pink").to_string().contains("power-law"),
+        "lists the available names"
+    );
 }
 
 #[test]
@@ -172,7 +237,11 @@ fn spectra_round_trip_through_typetag_and_config_strings() {
         assert_eq!(from_json.amplitudes(&grid).unwrap(), reference, "{json}");
         let toml_text = toml::to_string(&s).unwrap();
         let from_toml: Box<dyn NoiseSpectrum> = toml::from_str(&toml_text).unwrap();
-        assert_eq!(from_toml.amplitudes(&grid).unwrap(), reference, "{toml_text}");
+        assert_eq!(
+            from_toml.amplitudes(&grid).unwrap(),
+            reference,
+            "{toml_text}"
+        );
         let again = parse_spectrum(&config_string(s.as_ref())).unwrap();
         assert_eq!(again.amplitudes(&grid).unwrap(), reference);
         // The same TOML through the registry (what `@file.toml` uses).
@@ -183,13 +252,23 @@ fn spectra_round_trip_through_typetag_and_config_strings() {
         assert_eq!(from_file.amplitudes(&grid).unwrap(), reference);
     }
     // Unknown keys and wrong kinds are refused by serde too.
-    assert!(toml::from_str::<Box<dyn NoiseSpectrum>>("kind = \"power-law\"\nalpha = 1\nbeta = 2").is_err());
+    assert!(
+        toml::from_str::<Box<dyn NoiseSpectrum>>("kind = \"power-law\"\nalpha = 1\nbeta = 2")
+            .is_err()
+    );
     assert!(toml::from_str::<Box<dyn NoiseSpectrum>>("kind = \"pink\"").is_err());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "kind = \"band-pass\"\na = \"x\"").unwrap();
-    let err = parse_spectrum(&format!("@{}", path.display())).unwrap_err().to_string();
+    let err = parse_spectrum(&format!("@{}", path.display()))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`a`"), "{err}");
     std::fs::write(&path, "alpha = 1").unwrap();
-    assert!(parse_spectrum(&format!("@{}", path.display())).unwrap_err().to_string().contains("kind"));
+    assert!(
+        parse_spectrum(&format!("@{}", path.display()))
+            .unwrap_err()
+            .to_string()
+            .contains("kind")
+    );
 }
