@@ -167,8 +167,9 @@ mod tests {
             assert!(text.contains("'descr': '<f4'"));
             assert!(text.ends_with('\n'));
         }
+        let one_dim = header_f32(&[3]);
         assert!(
-            std::str::from_utf8(&header_f32(&[3]))
+            std::str::from_utf8(&one_dim[10..])
                 .unwrap()
                 .contains("(3,)")
         );

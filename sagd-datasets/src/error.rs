@@ -1,0 +1,105 @@
+//! Typed errors of sagd-datasets. Every error names the file (or spec) and what was expected;
+//! errors in binary formats carry the byte offset.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// An error while loading, generating or transforming data.
+#[derive(Debug, Error)]
+pub enum DatasetError {
+    /// An I/O failure on `path`.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file whose content does not match its format.
+    #[error("{path}{}: expected {expected}, found {found}", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the problem, for binary formats.
+        offset: Option<u64>,
+        /// What the format requires.
+        expected: String,
+        /// What the file holds.
+        found: String,
+    },
+    /// Two files (or parts) that must agree do not.
+    #[error("{path}: {message}")]
+    Mismatch {
+        /// The file or directory.
+        path: PathBuf,
+        /// What disagrees with what.
+        message: String,
+    },
+    /// A directory or file with no data in it.
+    #[error("{path}: {message}")]
+    Empty {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was missing.
+        message: String,
+    },
+    /// A dataset spec string that cannot be understood.
+    #[error("dataset spec `{input}`: {reason}")]
+    Spec {
+        /// The spec as written.
+        input: String,
+        /// Why.
+        reason: String,
+    },
+    /// A parameter outside its domain.
+    #[error("{context}: `{param}` = {value} is invalid: expected {expected}")]
+    InvalidParam {
+        /// Which dataset, transform or statistic.
+        context: String,
+        /// The parameter name.
+        param: String,
+        /// The value as written.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// An error from sagd-core (shapes, spectra).
+    #[error(transparent)]
+    Core(#[from] sagd_core::CoreError),
+}
+
+impl DatasetError {
+    /// An [`DatasetError::Io`] error.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A [`DatasetError::Format`] error.
+    pub fn format(
+        path: impl Into<PathBuf>,
+        offset: Option<u64>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Self::Format {
+            path: path.into(),
+            offset,
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+
+    /// An [`DatasetError::InvalidParam`] error.
+    pub fn param(context: &str, param: &str, value: impl ToString, expected: &str) -> Self {
+        Self::InvalidParam {
+            context: context.to_string(),
+            param: param.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+}
