@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 runtime failure (or a failed verification), 2 bad input.
 
 mod commands;
+mod data;
 // Standalone line plots and image grids serve `data preview` and `theory`, which later issues add.
 #[allow(dead_code)]
 mod plot;
@@ -32,6 +33,11 @@ enum Command {
     Noise(NoiseArgs),
     /// Run the property suite (P1–P6) on a spectrum.
     Verify(VerifyArgs),
+    /// Inspect, preview and export datasets.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
         } => commands::spectra_show(&args),
         Command::Noise(args) => commands::noise(&args),
         Command::Verify(args) => commands::verify(&args),
+        Command::Data { command } => data::run(&command),
     };
     match result {
         Ok(code) => code,

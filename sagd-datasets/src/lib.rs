@@ -6,9 +6,22 @@
 
 #![warn(missing_docs)]
 
+pub mod cifar;
 pub mod dataset;
 pub mod error;
+pub mod folder;
+pub mod idx;
 pub mod npy;
+pub mod npz;
+pub mod spec;
+pub mod split;
+pub mod stats;
+pub mod synthetic;
+pub mod transform;
 
 pub use dataset::{Batches, Dataset, Pixels};
 pub use error::DatasetError;
+pub use npy::Layout;
+pub use spec::DataSpec;
+pub use split::Split;
+pub use transform::{Pipeline, Transform};

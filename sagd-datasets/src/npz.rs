@@ -1,0 +1,309 @@
+//! `.npz` files: zip archives of `.npy` arrays (as `np.savez` and `np.savez_compressed` write
+//! them, stored or deflated). The member `x.npy` is the array with key `x`.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use zip::ZipArchive;
+
+use crate::dataset::Dataset;
+use crate::error::DatasetError;
+use crate::npy::{Layout, NpyArray, NpyData, images_from_array, parse_npy};
+
+/// Keys tried, in order, for the images when none is given.
+pub const IMAGE_KEYS: [&str; 3] = ["x", "images", "arr_0"];
+
+/// Keys tried, in order, for the (optional) labels.
+pub const LABEL_KEYS: [&str; 2] = ["y", "labels"];
+
+/// Upper bound of DEFLATE's expansion ratio, used to bound a member's reservation.
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
+/// An open `.npz` archive.
+struct Npz {
+    path: PathBuf,
+    file_len: u64,
+    archive: ZipArchive<BufReader<File>>,
+}
+
+impl Npz {
+    fn open(path: &Path) -> Result<Self, DatasetError> {
+        let file = File::open(path).map_err(|e| DatasetError::io(path, e))?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| DatasetError::io(path, e))?
+            .len();
+        let archive = ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            DatasetError::format(path, None, "a .npz file (a zip archive)", e.to_string())
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file_len,
+            archive,
+        })
+    }
+
+    /// The keys: member names ending in `.npy`, without it, in archive order.
+    fn keys(&self) -> Vec<String> {
+        self.archive
+            .file_names()
+            .filter_map(|n| n.strip_suffix(".npy"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The array under `key`.
+    fn read(&mut self, key: &str) -> Result<NpyArray, DatasetError> {
+        let member = format!("{key}.npy");
+        let shown = PathBuf::from(format!("{}:{member}", self.path.display()));
+        let zip_err = |e: &dyn std::fmt::Display| {
+            DatasetError::format(&shown, None, "a readable zip member", e.to_string())
+        };
+        let mut file = self.archive.by_name(&member).map_err(|e| zip_err(&e))?;
+        // Reserve what the member says it holds, but no more than its compressed bytes can
+        // expand to, so a lying header cannot ask for absurd memory.
+        let bound = file
+            .compressed_size()
+            .min(self.file_len)
+            .saturating_mul(DEFLATE_MAX_RATIO)
+            .saturating_add(1024);
+        let mut bytes = Vec::with_capacity(file.size().min(bound) as usize);
+        file.read_to_end(&mut bytes).map_err(|e| zip_err(&e))?;
+        parse_npy(&shown, &bytes)
+    }
+}
+
+/// The keys of the arrays in an `.npz` file, in archive order.
+pub fn npz_keys(path: &Path) -> Result<Vec<String>, DatasetError> {
+    Ok(Npz::open(path)?.keys())
+}
+
+/// Reads the array under `key` from an `.npz` file.
+pub fn read_npz_array(path: &Path, key: &str) -> Result<NpyArray, DatasetError> {
+    let mut npz = Npz::open(path)?;
+    if !npz.keys().iter().any(|k| k == key) {
+        return Err(missing_key(path, &format!("an array `{key}`"), &npz.keys()));
+    }
+    npz.read(key)
+}
+
+fn missing_key(path: &Path, expected: &str, keys: &[String]) -> DatasetError {
+    DatasetError::format(
+        path,
+        None,
+        expected,
+        if keys.is_empty() {
+            "no .npy member".to_string()
+        } else {
+            format!("the arrays {}", keys.join(", "))
+        },
+    )
+}
+
+/// Labels from an integer array: 1-D, values in 0..2^32.
+fn labels_from_array(path: &Path, key: &str, array: NpyArray) -> Result<Vec<u32>, DatasetError> {
+    let shown = PathBuf::from(format!("{}:{key}.npy", path.display()));
+    if array.shape.len() != 1 {
+        return Err(DatasetError::format(
+            &shown,
+            None,
+            "1-D labels",
+            format!("shape {:?}", array.shape),
+        ));
+    }
+    match array.data {
+        NpyData::U8(v) => Ok(v.into_iter().map(u32::from).collect()),
+        NpyData::I64(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                u32::try_from(l).map_err(|_| {
+                    DatasetError::format(
+                        &shown,
+                        None,
+                        "labels in 0..2^32",
+                        format!("label {l} at index {i}"),
+                    )
+                })
+            })
+            .collect(),
+        NpyData::F32(_) => Err(DatasetError::format(
+            &shown,
+            None,
+            "labels of an integer dtype",
+            format!("'{}'", array.descr),
+        )),
+    }
+}
+
+/// Loads images (and labels when present) from an `.npz` file.
+///
+/// Images come from `key`, or by default from the first of [`IMAGE_KEYS`] (`x`, `images`,
+/// `arr_0`) present; they must be 3-D (N, H, W) or 4-D in `layout`, dtype `|u1`, `<f4` or
+/// `<f8` (see [`load_npy`](crate::npy::load_npy)). Labels come from the first of
+/// [`LABEL_KEYS`] (`y`, `labels`) present, if any: 1-D, integer, one per image.
+pub fn load_npz(path: &Path, key: Option<&str>, layout: Layout) -> Result<Dataset, DatasetError> {
+    let mut npz = Npz::open(path)?;
+    let keys = npz.keys();
+    let image_key = match key {
+        Some(k) => {
+            if !keys.iter().any(|have| have == k) {
+                return Err(missing_key(path, &format!("an array `{k}`"), &keys));
+            }
+            k.to_string()
+        }
+        None => IMAGE_KEYS
+            .iter()
+            .find(|k| keys.iter().any(|have| have == *k))
+            .ok_or_else(|| missing_key(path, "an image array `x`, `images` or `arr_0`", &keys))?
+            .to_string(),
+    };
+    let images = npz.read(&image_key)?;
+    let label_key = LABEL_KEYS
+        .iter()
+        .find(|k| **k != image_key && keys.iter().any(|have| have == *k));
+    let labels = match label_key {
+        Some(k) => Some(labels_from_array(path, k, npz.read(k)?)?),
+        None => None,
+    };
+    let count = images.shape.first().copied().unwrap_or(0);
+    if let (Some(labels), Some(k)) = (&labels, label_key)
+        && labels.len() != count
+        && matches!(images.shape.len(), 3 | 4)
+    {
+        return Err(DatasetError::Mismatch {
+            path: path.to_path_buf(),
+            message: format!(
+                "`{image_key}` holds {count} images but `{k}` holds {} labels",
+                labels.len()
+            ),
+        });
+    }
+    let shown = PathBuf::from(format!("{}:{image_key}.npy", path.display()));
+    images_from_array(&shown, path.display().to_string(), images, layout, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use zip::CompressionMethod;
+    use zip::write::{SimpleFileOptions, ZipWriter};
+
+    use super::*;
+    use crate::dataset::Pixels;
+    use crate::npy::header_f32;
+
+    fn npy_u8(shape: &[usize], descr: &str, data: &[u8]) -> Vec<u8> {
+        // Reuse the float32 header and swap the dtype (same length).
+        let mut h = header_f32(shape);
+        let at = h.windows(3).position(|w| w == b"<f4").unwrap();
+        h[at..at + 3].copy_from_slice(descr.as_bytes());
+        h.extend_from_slice(data);
+        h
+    }
+
+    fn npz(path: &Path, members: &[(&str, Vec<u8>)], method: CompressionMethod) {
+        let mut zip = ZipWriter::new(File::create(path).unwrap());
+        for (name, bytes) in members {
+            zip.start_file(
+                *name,
+                SimpleFileOptions::default().compression_method(method),
+            )
+            .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+
+    #[test]
+    fn loads_images_and_labels_stored_or_deflated() {
+        let dir = tempfile::tempdir().unwrap();
+        let images: Vec<u8> = (0..3 * 2 * 2).collect();
+        let labels: Vec<u8> = [2i64, 0, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        for method in [CompressionMethod::Stored, CompressionMethod::Deflated] {
+            let path = dir.path().join("d.npz");
+            npz(
+                &path,
+                &[
+                    ("labels.npy", npy_u8(&[3], "<i8", &labels)),
+                    ("images.npy", npy_u8(&[3, 2, 2], "|u1", &images)),
+                ],
+                method,
+            );
+            assert_eq!(npz_keys(&path).unwrap(), vec!["labels", "images"]);
+            let d = load_npz(&path, None, Layout::Nchw).unwrap();
+            assert_eq!((d.len(), d.shape()), (3, [1, 2, 2]));
+            assert_eq!(d.labels().unwrap(), &[2, 0, 1]);
+            assert_eq!(d.pixels(), &Pixels::U8(images.clone()));
+            let a = read_npz_array(&path, "labels").unwrap();
+            assert_eq!(a.data, NpyData::I64(vec![2, 0, 1]));
+        }
+    }
+
+    #[test]
+    fn keys_default_and_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.npz");
+        let f4: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        npz(
+            &path,
+            &[
+                ("arr_0.npy", npy_u8(&[2, 2, 2, 1], "<f4", &f4)),
+                ("other.npy", npy_u8(&[1, 1, 1], "|u1", &[9])),
+            ],
+            CompressionMethod::Deflated,
+        );
+        let d = load_npz(&path, None, Layout::Nhwc).unwrap();
+        assert_eq!((d.len(), d.shape(), d.labels()), (2, [1, 2, 2], None));
+        let d = load_npz(&path, Some("other"), Layout::Nchw).unwrap();
+        assert_eq!(d.len(), 1);
+        let err = load_npz(&path, Some("x"), Layout::Nchw).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`x`") && text.contains("arr_0, other"),
+            "{text}"
+        );
+        assert!(read_npz_array(&path, "nope").is_err());
+    }
+
+    #[test]
+    fn errors_name_keys_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.npz");
+        npz(
+            &path,
+            &[
+                ("x.npy", npy_u8(&[3, 1, 1], "|u1", &[1, 2, 3])),
+                ("y.npy", npy_u8(&[2], "|u1", &[1, 2])),
+            ],
+            CompressionMethod::Stored,
+        );
+        let err = load_npz(&path, None, Layout::Nchw).unwrap_err();
+        assert!(matches!(err, DatasetError::Mismatch { .. }), "{err}");
+        assert!(err.to_string().contains("3 images") && err.to_string().contains("`y`"));
+
+        npz(
+            &path,
+            &[("z.npy", npy_u8(&[1], "|u1", &[1]))],
+            CompressionMethod::Stored,
+        );
+        let err = load_npz(&path, None, Layout::Nchw).unwrap_err();
+        assert!(err.to_string().contains("`images`"), "{err}");
+
+        npz(
+            &path,
+            &[("x.npy", npy_u8(&[2, 1, 1], "|u1", &[1]))],
+            CompressionMethod::Deflated,
+        );
+        let err = load_npz(&path, None, Layout::Nchw).unwrap_err();
+        assert!(err.to_string().contains("x.npy"), "{err}");
+
+        std::fs::write(&path, b"not a zip").unwrap();
+        assert!(matches!(
+            load_npz(&path, None, Layout::Nchw),
+            Err(DatasetError::Format { .. })
+        ));
+    }
+}

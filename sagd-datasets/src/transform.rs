@@ -1,0 +1,637 @@
+//! Image transforms, applied to batches of float images (N, C, H, W) with a seeded generator:
+//! pad, centre-crop, bilinear resize, scale to [-1, 1], random horizontal flip, channel
+//! conversion, and the band-limited corruption `x' = x + γ·ε_[a,b]` of the selective-omission
+//! setting.
+//!
+//! Written in configs and on the command line as `pad:2`, `crop:28x28`, `resize:32x32`,
+//! `scale`, `hflip:0.5`, `channels:3`, `corrupt:a=0.1,b=0.2,gamma=1`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sagd_core::{Normalization, RadiusConvention, SpectralCovariance};
+
+use crate::dataset::{Dataset, Pixels};
+use crate::error::DatasetError;
+
+/// One transform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transform {
+    /// Zero padding of `pixels` on every side (MNIST 28 → 32 is `pad:2`).
+    Pad {
+        /// Pixels added on each side.
+        pixels: usize,
+    },
+    /// The central `height × width` window.
+    CenterCrop {
+        /// Output height.
+        height: usize,
+        /// Output width.
+        width: usize,
+    },
+    /// Bilinear resize (pixel centres aligned, edges clamped).
+    Resize {
+        /// Output height.
+        height: usize,
+        /// Output width.
+        width: usize,
+    },
+    /// `x ↦ 2x − 1`: [0, 1] to the models' range [-1, 1].
+    Scale,
+    /// Flips each image left–right with probability `p`.
+    HFlip {
+        /// Flip probability.
+        p: f64,
+    },
+    /// Converts to `to` channels: 1 → 3 replicates, 3 → 1 takes the luma
+    /// `0.299 R + 0.587 G + 0.114 B`.
+    Channels {
+        /// Target channel count (1 or 3).
+        to: usize,
+    },
+    /// `x' = x + γ·ε_[a,b]`: white noise restricted to the band `a ≤ r ≤ b` (`unit` radius
+    /// convention), i.e. `ε_[a,b] = Π_band ε`, whose per-pixel variance is the band's share of
+    /// the frequencies; with `energy = true` it is rescaled to per-pixel variance 1.
+    Corrupt {
+        /// Inner band edge (unit convention).
+        a: f64,
+        /// Outer band edge (unit convention).
+        b: f64,
+        /// Amplitude γ.
+        gamma: f64,
+        /// Rescale the band noise to unit per-pixel variance.
+        energy: bool,
+    },
+}
+
+impl Transform {
+    /// The shape after this transform.
+    pub fn output_shape(&self, [c, h, w]: [usize; 3]) -> Result<[usize; 3], DatasetError> {
+        Ok(match *self {
+            Transform::Pad { pixels } => [c, h + 2 * pixels, w + 2 * pixels],
+            Transform::CenterCrop { height, width } => {
+                if height > h || width > w || height == 0 || width == 0 {
+                    return Err(DatasetError::param(
+                        "crop",
+                        "size",
+                        format!("{height}x{width}"),
+                        &format!("a non-empty window no larger than the {h}x{w} image"),
+                    ));
+                }
+                [c, height, width]
+            }
+            Transform::Resize { height, width } => [c, height, width],
+            Transform::Channels { to } => {
+                if !(c == to || (c == 1 && to == 3) || (c == 3 && to == 1)) {
+                    return Err(DatasetError::param(
+                        "channels",
+                        "to",
+                        to,
+                        &format!("1 or 3 from {c} channels"),
+                    ));
+                }
+                [to, h, w]
+            }
+            Transform::Scale | Transform::HFlip { .. } | Transform::Corrupt { .. } => [c, h, w],
+        })
+    }
+
+    /// Applies the transform to `values` holding whole images of `shape`.
+    pub fn apply(
+        &self,
+        values: Vec<f32>,
+        shape: [usize; 3],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Vec<f32>, [usize; 3]), DatasetError> {
+        let out_shape = self.output_shape(shape)?;
+        let [c, h, w] = shape;
+        let n = values.len() / (c * h * w);
+        let out = match *self {
+            Transform::Pad { pixels } => {
+                let [_, oh, ow] = out_shape;
+                let mut out = vec![0.0; n * c * oh * ow];
+                for plane in 0..n * c {
+                    for y in 0..h {
+                        let src = &values[(plane * h + y) * w..(plane * h + y + 1) * w];
+                        let dst = (plane * oh + y + pixels) * ow + pixels;
+                        out[dst..dst + w].copy_from_slice(src);
+                    }
+                }
+                out
+            }
+            Transform::CenterCrop { height, width } => {
+                let (top, left) = ((h - height) / 2, (w - width) / 2);
+                let mut out = Vec::with_capacity(n * c * height * width);
+                for plane in 0..n * c {
+                    for y in top..top + height {
+                        let row = (plane * h + y) * w;
+                        out.extend_from_slice(&values[row + left..row + left + width]);
+                    }
+                }
+                out
+            }
+            Transform::Resize { height, width } => {
+                if height == 0 || width == 0 {
+                    return Err(DatasetError::param(
+                        "resize",
+                        "size",
+                        format!("{height}x{width}"),
+                        "at least 1x1",
+                    ));
+                }
+                let mut out = vec![0.0; n * c * height * width];
+                for plane in 0..n * c {
+                    let src = &values[plane * h * w..(plane + 1) * h * w];
+                    let dst = &mut out[plane * height * width..(plane + 1) * height * width];
+                    bilinear(src, h, w, dst, height, width);
+                }
+                out
+            }
+            Transform::Scale => values.into_iter().map(|v| 2.0 * v - 1.0).collect(),
+            Transform::HFlip { p } => {
+                let mut values = values;
+                for image in values.chunks_mut(c * h * w) {
+                    if rng.random_bool(p) {
+                        for row in image.chunks_mut(w) {
+                            row.reverse();
+                        }
+                    }
+                }
+                values
+            }
+            Transform::Channels { to } => {
+                if to == c {
+                    values
+                } else if to == 3 {
+                    let mut out = Vec::with_capacity(n * 3 * h * w);
+                    for image in values.chunks(h * w) {
+                        for _ in 0..3 {
+                            out.extend_from_slice(image);
+                        }
+                    }
+                    out
+                } else {
+                    let mut out = Vec::with_capacity(n * h * w);
+                    for image in values.chunks(3 * h * w) {
+                        let (r, rest) = image.split_at(h * w);
+                        let (g, b) = rest.split_at(h * w);
+                        out.extend(
+                            r.iter()
+                                .zip(g)
+                                .zip(b)
+                                .map(|((r, g), b)| 0.299 * r + 0.587 * g + 0.114 * b),
+                        );
+                    }
+                    out
+                }
+            }
+            Transform::Corrupt {
+                a,
+                b,
+                gamma,
+                energy,
+            } => {
+                let spectrum = check_band(a, b)?;
+                let normalization = if energy {
+                    Normalization::Energy
+                } else {
+                    Normalization::None
+                };
+                let table = band_table(&spectrum, h, w)?;
+                let cov =
+                    SpectralCovariance::from_amplitudes("band-pass", table, shape, normalization)?;
+                let noise = cov.sample::<f32>(n, rng);
+                values
+                    .iter()
+                    .zip(&noise)
+                    .map(|(x, e)| x + gamma as f32 * e)
+                    .collect()
+            }
+        };
+        Ok((out, out_shape))
+    }
+}
+
+/// The band `[a, b]` (unit convention), validated.
+fn check_band(a: f64, b: f64) -> Result<(f64, f64), DatasetError> {
+    for (name, v) in [("a", a), ("b", b)] {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            return Err(DatasetError::param(
+                "corrupt",
+                name,
+                v,
+                "a radius in [0, 1] (unit convention)",
+            ));
+        }
+    }
+    if a > b {
+        return Err(DatasetError::param(
+            "corrupt",
+            "a",
+            a,
+            &format!("a value <= b = {b}"),
+        ));
+    }
+    Ok((a, b))
+}
+
+fn band_table(&(a, b): &(f64, f64), h: usize, w: usize) -> Result<Vec<f64>, DatasetError> {
+    let grid = sagd_core::FrequencyGrid::new(h, w);
+    let table: Vec<f64> = grid
+        .frequencies()
+        .map(|f| {
+            let r = f.radius(RadiusConvention::Unit);
+            if r >= a - 1e-12 && r <= b + 1e-12 {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    if table.iter().all(|&v| v == 0.0) {
+        return Err(DatasetError::param(
+            "corrupt",
+            "band",
+            format!("[{a}, {b}]"),
+            &format!("a band containing a frequency of the {h}x{w} grid"),
+        ));
+    }
+    Ok(table)
+}
+
+/// Bilinear interpolation with aligned pixel centres (`x_src = (x + ½)·w/W − ½`), clamped.
+fn bilinear(src: &[f32], h: usize, w: usize, dst: &mut [f32], oh: usize, ow: usize) {
+    let coord = |i: usize, from: usize, to: usize| {
+        let x = ((i as f64 + 0.5) * from as f64 / to as f64 - 0.5).clamp(0.0, (from - 1) as f64);
+        let i0 = x.floor() as usize;
+        let i1 = (i0 + 1).min(from - 1);
+        (i0, i1, (x - i0 as f64) as f32)
+    };
+    for y in 0..oh {
+        let (y0, y1, ty) = coord(y, h, oh);
+        for x in 0..ow {
+            let (x0, x1, tx) = coord(x, w, ow);
+            let top = src[y0 * w + x0] * (1.0 - tx) + src[y0 * w + x1] * tx;
+            let bottom = src[y1 * w + x0] * (1.0 - tx) + src[y1 * w + x1] * tx;
+            dst[y * ow + x] = top * (1.0 - ty) + bottom * ty;
+        }
+    }
+}
+
+fn parse_hw(text: &str, what: &str) -> Result<(usize, usize), DatasetError> {
+    let err = || DatasetError::param(what, "size", text, "HxW, e.g. 32x32");
+    let (h, w) = text.split_once(['x', 'X']).ok_or_else(err)?;
+    let (h, w) = (
+        h.trim().parse().map_err(|_| err())?,
+        w.trim().parse().map_err(|_| err())?,
+    );
+    if h == 0 || w == 0 {
+        return Err(err());
+    }
+    Ok((h, w))
+}
+
+impl FromStr for Transform {
+    type Err = DatasetError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (s, None),
+        };
+        let need = |what: &str| {
+            arg.ok_or_else(|| DatasetError::Spec {
+                input: s.to_string(),
+                reason: format!("`{name}` needs {what}"),
+            })
+        };
+        let number = |text: &str, param: &str, expected: &str| -> Result<f64, DatasetError> {
+            text.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| DatasetError::param(name, param, text, expected))
+        };
+        Ok(match name {
+            "pad" => {
+                let v = need("a pixel count, e.g. pad:2")?;
+                Transform::Pad {
+                    pixels: v.parse().map_err(|_| {
+                        DatasetError::param("pad", "pixels", v, "a non-negative integer")
+                    })?,
+                }
+            }
+            "crop" => {
+                let (height, width) = parse_hw(need("a size, e.g. crop:28x28")?, "crop")?;
+                Transform::CenterCrop { height, width }
+            }
+            "resize" => {
+                let (height, width) = parse_hw(need("a size, e.g. resize:32x32")?, "resize")?;
+                Transform::Resize { height, width }
+            }
+            "scale" => Transform::Scale,
+            "hflip" => {
+                let p = match arg {
+                    Some(v) => number(v, "p", "a probability in [0, 1]")?,
+                    None => 0.5,
+                };
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(DatasetError::param(
+                        "hflip",
+                        "p",
+                        p,
+                        "a probability in [0, 1]",
+                    ));
+                }
+                Transform::HFlip { p }
+            }
+            "channels" => {
+                let v = need("a channel count, e.g. channels:3")?;
+                let to = v
+                    .parse()
+                    .ok()
+                    .filter(|c| *c == 1 || *c == 3)
+                    .ok_or_else(|| DatasetError::param("channels", "to", v, "1 or 3"))?;
+                Transform::Channels { to }
+            }
+            "corrupt" => {
+                let (mut a, mut b, mut gamma, mut energy) = (None, None, 1.0, false);
+                for part in need("a band, e.g. corrupt:a=0.1,b=0.2,gamma=1")?.split(',') {
+                    let (k, v) = part.split_once('=').ok_or_else(|| DatasetError::Spec {
+                        input: s.to_string(),
+                        reason: format!("`{part}` is not key=value"),
+                    })?;
+                    match k.trim() {
+                        "a" => a = Some(number(v.trim(), "a", "a number")?),
+                        "b" => b = Some(number(v.trim(), "b", "a number")?),
+                        "gamma" => gamma = number(v.trim(), "gamma", "a number")?,
+                        "energy" => {
+                            energy = v.trim().parse().map_err(|_| {
+                                DatasetError::param("corrupt", "energy", v, "true or false")
+                            })?
+                        }
+                        other => {
+                            return Err(DatasetError::Spec {
+                                input: s.to_string(),
+                                reason: format!(
+                                    "unknown key `{other}` (known: a, b, gamma, energy)"
+                                ),
+                            });
+                        }
+                    }
+                }
+                let missing = |k: &str| DatasetError::Spec {
+                    input: s.to_string(),
+                    reason: format!("missing `{k}`"),
+                };
+                let (a, b) = (
+                    a.ok_or_else(|| missing("a"))?,
+                    b.ok_or_else(|| missing("b"))?,
+                );
+                check_band(a, b)?;
+                if gamma < 0.0 {
+                    return Err(DatasetError::param(
+                        "corrupt",
+                        "gamma",
+                        gamma,
+                        "a number >= 0",
+                    ));
+                }
+                Transform::Corrupt {
+                    a,
+                    b,
+                    gamma,
+                    energy,
+                }
+            }
+            other => {
+                return Err(DatasetError::Spec {
+                    input: s.to_string(),
+                    reason: format!(
+                        "unknown transform `{other}` (known: pad, crop, resize, scale, hflip, channels, corrupt)"
+                    ),
+                });
+            }
+        })
+    }
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transform::Pad { pixels } => write!(f, "pad:{pixels}"),
+            Transform::CenterCrop { height, width } => write!(f, "crop:{height}x{width}"),
+            Transform::Resize { height, width } => write!(f, "resize:{height}x{width}"),
+            Transform::Scale => write!(f, "scale"),
+            Transform::HFlip { p } => write!(f, "hflip:{p}"),
+            Transform::Channels { to } => write!(f, "channels:{to}"),
+            Transform::Corrupt {
+                a,
+                b,
+                gamma,
+                energy,
+            } => write!(f, "corrupt:a={a},b={b},gamma={gamma},energy={energy}"),
+        }
+    }
+}
+
+/// A chain of transforms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pipeline {
+    /// The transforms, applied in order.
+    pub transforms: Vec<Transform>,
+}
+
+impl Pipeline {
+    /// Parses each transform.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, DatasetError> {
+        Ok(Self {
+            transforms: items
+                .iter()
+                .map(|s| s.as_ref().parse())
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The shape after the whole chain.
+    pub fn output_shape(&self, shape: [usize; 3]) -> Result<[usize; 3], DatasetError> {
+        self.transforms
+            .iter()
+            .try_fold(shape, |s, t| t.output_shape(s))
+    }
+
+    /// True when the chain contains `scale`.
+    pub fn scales(&self) -> bool {
+        self.transforms.contains(&Transform::Scale)
+    }
+
+    /// Applies the chain to a batch.
+    pub fn apply(
+        &self,
+        values: Vec<f32>,
+        shape: [usize; 3],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Vec<f32>, [usize; 3]), DatasetError> {
+        self.transforms
+            .iter()
+            .try_fold((values, shape), |(v, s), t| t.apply(v, s, rng))
+    }
+
+    /// Applies the chain to the first `count` images of `dataset` in chunks of 1024, each with
+    /// its own generator seeded from `seed` and the chunk index (so the result is the same
+    /// whatever the chunking of later callers), giving a float dataset with the same labels.
+    pub fn apply_to(
+        &self,
+        dataset: &Dataset,
+        count: usize,
+        seed: u64,
+    ) -> Result<Dataset, DatasetError> {
+        let count = count.min(dataset.len());
+        let out_shape = self.output_shape(dataset.shape())?;
+        let mut out = Vec::with_capacity(count * out_shape.iter().product::<usize>());
+        let mut buffer = Vec::new();
+        for (chunk, start) in (0..count).step_by(1024).enumerate() {
+            let indices: Vec<usize> = (start..(start + 1024).min(count)).collect();
+            dataset.gather(&indices, &mut buffer);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                seed ^ (chunk as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            let (values, _) = self.apply(std::mem::take(&mut buffer), dataset.shape(), &mut rng)?;
+            out.extend_from_slice(&values);
+        }
+        let labels = dataset.labels().map(|l| l[..count].to_vec());
+        let mut result = Dataset::new(dataset.name(), out_shape, Pixels::F32(out), labels)?;
+        if let Some(names) = dataset.class_names() {
+            result = result.with_class_names(names.to_vec());
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng() -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(0)
+    }
+
+    #[test]
+    fn pad_crop_round_trip() {
+        let x: Vec<f32> = (0..2 * 28 * 28).map(|i| i as f32).collect();
+        let (padded, s) = Transform::Pad { pixels: 2 }
+            .apply(x.clone(), [2, 28, 28], &mut rng())
+            .unwrap();
+        assert_eq!(s, [2, 32, 32]);
+        assert_eq!(padded[0], 0.0);
+        assert_eq!(padded[2 * 32 + 2], 0.0 + x[0]);
+        let (back, s) = Transform::CenterCrop {
+            height: 28,
+            width: 28,
+        }
+        .apply(padded, s, &mut rng())
+        .unwrap();
+        assert_eq!(s, [2, 28, 28]);
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn bilinear_resize_is_exact_on_linear_ramps_and_identity_at_same_size() {
+        // A linear ramp stays linear under bilinear interpolation away from the clamped edges.
+        let ramp: Vec<f32> = (0..8 * 8).map(|i| (i % 8) as f32).collect();
+        let (up, _) = Transform::Resize {
+            height: 16,
+            width: 16,
+        }
+        .apply(ramp.clone(), [1, 8, 8], &mut rng())
+        .unwrap();
+        for x in 1..15 {
+            let expected = ((x as f64 + 0.5) * 0.5 - 0.5) as f32;
+            assert!((up[3 * 16 + x] - expected).abs() < 1e-5);
+        }
+        let (same, _) = Transform::Resize {
+            height: 8,
+            width: 8,
+        }
+        .apply(ramp.clone(), [1, 8, 8], &mut rng())
+        .unwrap();
+        assert_eq!(same, ramp);
+    }
+
+    #[test]
+    fn flip_channels_scale() {
+        let x = vec![0.0, 1.0, 2.0, 3.0];
+        let (f, _) = Transform::HFlip { p: 1.0 }
+            .apply(x.clone(), [1, 2, 2], &mut rng())
+            .unwrap();
+        assert_eq!(f, vec![1.0, 0.0, 3.0, 2.0]);
+        let (c3, s) = Transform::Channels { to: 3 }
+            .apply(x.clone(), [1, 2, 2], &mut rng())
+            .unwrap();
+        assert_eq!(s, [3, 2, 2]);
+        let (c1, _) = Transform::Channels { to: 1 }
+            .apply(c3, s, &mut rng())
+            .unwrap();
+        for (a, b) in c1.iter().zip(&x) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let (sc, _) = Transform::Scale
+            .apply(vec![0.0, 0.5, 1.0], [1, 1, 3], &mut rng())
+            .unwrap();
+        assert_eq!(sc, vec![-1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn corruption_lives_in_its_band() {
+        let t: Transform = "corrupt:a=0.3,b=0.5,gamma=2".parse().unwrap();
+        let (y, _) = t
+            .apply(vec![0.0; 4 * 16 * 16], [1, 16, 16], &mut rng())
+            .unwrap();
+        // Projecting the corruption onto the complement of the band leaves nothing.
+        let table = band_table(&(0.3, 0.5), 16, 16).unwrap();
+        let complement: Vec<f64> = table.iter().map(|v| 1.0 - v).collect();
+        let cov = SpectralCovariance::from_amplitudes(
+            "complement",
+            complement,
+            [1, 16, 16],
+            Normalization::None,
+        )
+        .unwrap();
+        let mut outside: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+        cov.colour(&mut outside).unwrap();
+        let energy: f64 = y.iter().map(|v| (*v as f64).powi(2)).sum();
+        let leaked: f64 = outside.iter().map(|v| v * v).sum();
+        assert!(energy > 1.0 && leaked < 1e-8 * energy);
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        let p =
+            Pipeline::parse(&["pad:2", "resize:16x16", "hflip", "channels:3", "scale"]).unwrap();
+        assert_eq!(p.output_shape([1, 28, 28]).unwrap(), [3, 16, 16]);
+        for bad in [
+            "pad",
+            "pad:-1",
+            "crop:0x3",
+            "hflip:2",
+            "channels:2",
+            "corrupt:a=0.5,b=0.1",
+            "corrupt:a=0.1",
+            "blur:3",
+            "corrupt:a=0.1,b=0.2,x=1",
+        ] {
+            assert!(bad.parse::<Transform>().is_err(), "{bad}");
+        }
+        assert!(
+            Transform::CenterCrop {
+                height: 40,
+                width: 40
+            }
+            .output_shape([1, 32, 32])
+            .is_err()
+        );
+        let text = "corrupt:a=0.1,b=0.2,gamma=0.5,energy=true";
+        assert_eq!(text.parse::<Transform>().unwrap().to_string(), text);
+    }
+}
