@@ -62,6 +62,9 @@ pub struct StatsArgs {
     /// Also compute the covariance eigen-spectrum (PCA; dimension at most 3×32×32).
     #[arg(long)]
     pca: bool,
+    /// Images used for the PCA (the eigen-solver is cubic in min(N, C·H·W)).
+    #[arg(long, default_value_t = 2000)]
+    pca_images: usize,
 }
 
 /// `sagd data preview`.
@@ -143,7 +146,7 @@ fn stats(args: &StatsArgs) -> Result<ExitCode> {
     };
     let psd = radial_psd(transformed, radius);
     let pca = if args.pca {
-        Some(pca_spectrum(transformed, None).map_err(classify)?)
+        Some(pca_spectrum(transformed, Some(args.pca_images)).map_err(classify)?)
     } else {
         None
     };

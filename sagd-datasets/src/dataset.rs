@@ -62,7 +62,7 @@ impl Dataset {
             ));
         }
         let per = shape.iter().product::<usize>();
-        if pixels.len() % per != 0 {
+        if !pixels.len().is_multiple_of(per) {
             return Err(DatasetError::Mismatch {
                 path: name.clone().into(),
                 message: format!(
