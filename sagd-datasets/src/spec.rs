@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use sagd_core::{DynShape, ImageShape};
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
 use crate::error::DatasetError;
@@ -30,6 +31,7 @@ use crate::split::Split;
 use crate::synthetic::gmm::GmmConfig;
 use crate::synthetic::grf::GrfConfig;
 use crate::synthetic::shapes::ShapesConfig;
+use crate::transform::Pipeline;
 use crate::{cifar, idx};
 
 /// Where the images come from.
@@ -369,5 +371,33 @@ impl FromStr for DataSpec {
             split,
             text: text.to_string(),
         })
+    }
+}
+
+/// The data section of a configuration file:
+///
+/// ```toml
+/// spec = "mnist:/data/mnist"
+/// transforms = ["pad:2", "hflip:0.5", "scale"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A dataset spec (see the module docs).
+    pub spec: String,
+    /// Transforms applied in order.
+    #[serde(default)]
+    pub transforms: Vec<String>,
+}
+
+impl DataConfig {
+    /// Parses the spec and the transforms, loads the data, and checks that the transforms fit
+    /// its shape.
+    pub fn load(&self) -> Result<(Dataset, Pipeline), DatasetError> {
+        let spec: DataSpec = self.spec.parse()?;
+        let pipeline = Pipeline::parse(&self.transforms)?;
+        let dataset = spec.load()?;
+        pipeline.output_shape(dataset.shape())?;
+        Ok((dataset, pipeline))
     }
 }

@@ -144,3 +144,21 @@ fn pipelines_apply_to_datasets_deterministically() {
     assert_ne!(a.to_f32(), c.to_f32());
     assert_eq!(a.labels(), data.labels());
 }
+
+#[test]
+fn data_config_reads_from_toml_and_refuses_unknown_keys() {
+    let config: sagd_datasets::spec::DataConfig =
+        toml::from_str("spec = \"shapes:n=8,size=1x28x28\"\ntransforms = [\"pad:2\", \"scale\"]")
+            .unwrap();
+    let (data, pipeline) = config.load().unwrap();
+    assert_eq!(pipeline.output_shape(data.shape()).unwrap(), [1, 32, 32]);
+    let err =
+        toml::from_str::<sagd_datasets::spec::DataConfig>("spec = \"shapes:n=8\"\ntransform = []")
+            .unwrap_err();
+    assert!(err.to_string().contains("transform"), "{err}");
+    let bad = sagd_datasets::spec::DataConfig {
+        spec: "shapes:n=8".into(),
+        transforms: vec!["crop:99x99".into()],
+    };
+    assert!(bad.load().is_err());
+}
