@@ -9,12 +9,14 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum DatasetError {
     /// An I/O failure on `path`.
-    #[error("{path}: {source}")]
+    // The cause is part of the one-line message, not a `source`, so that a context chain does
+    // not print it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file whose content does not match its format.
     #[error("{path}{}: expected {expected}, found {found}", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
@@ -71,10 +73,10 @@ pub enum DatasetError {
 
 impl DatasetError {
     /// An [`DatasetError::Io`] error.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 
