@@ -173,25 +173,13 @@ fn param_json(v: &sagd_core::ParamValue) -> serde_json::Value {
     }
 }
 
-/// Shells of radius `round(r·max(H, W))` cycles: (radius in the convention, mean power, count).
+/// The radial profile of `w(f)²`: (radius in the convention, mean power, count), with the
+/// same bins as `sagd data stats` (one frequency step wide, DC alone in the first).
 fn radial_profile(cov: &SpectralCovariance, radius: RadiusConvention) -> Vec<(f64, f64, usize)> {
     let grid = cov.grid();
-    let n = grid.height.max(grid.width) as f64;
-    let power = cov.power();
-    let mut shells: Vec<(f64, usize)> = Vec::new();
-    for (i, f) in grid.frequencies().enumerate() {
-        let shell = (f.radius_cycles() * n).round() as usize;
-        if shells.len() <= shell {
-            shells.resize(shell + 1, (0.0, 0));
-        }
-        shells[shell].0 += power[i];
-        shells[shell].1 += 1;
-    }
-    shells
+    sagd_datasets::stats::radial_profile(&cov.power(), grid.height, grid.width, radius)
         .into_iter()
-        .enumerate()
-        .filter(|(_, (_, count))| *count > 0)
-        .map(|(s, (sum, count))| (radius.from_cycles(s as f64 / n), sum / count as f64, count))
+        .map(|b| (b.radius, b.power, b.count))
         .collect()
 }
 
@@ -238,7 +226,7 @@ pub fn spectra_show(args: &ShowArgs) -> Result<ExitCode> {
         println!("rank           {} of {}", cov.rank(), cov.dim());
         println!("log det (supp) {:.6}", cov.log_det_support());
         println!("condition      {:.3e}", cov.condition_number());
-        println!("radial profile (radius in the {radius} convention, mean w(f)^2 per shell):");
+        println!("radial profile (bin centres in the {radius} convention, mean w(f)^2 per bin):");
         for (r, p, n) in &profile {
             println!("  {r:>8.4}  {p:>12.5e}  ({n} frequencies)");
         }

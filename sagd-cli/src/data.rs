@@ -21,7 +21,7 @@ use crate::plot::{LinePlot, Series, write_image_grid_png, write_line_plot_png};
 pub enum DataCommand {
     /// Count, shape, classes, mean pixel and radially averaged power spectrum.
     Stats(StatsArgs),
-    /// An image grid of the first images.
+    /// An image grid of a seeded random sample of the images.
     Preview(PreviewArgs),
     /// The images after the transforms, as float32 (N, C, H, W) .npy in the models' range.
     Export(ExportArgs),

@@ -191,6 +191,43 @@ impl Dataset {
         }
     }
 
+    /// The images at `indices`, in that order, as a new dataset (same storage type).
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        let n = self.image_len();
+        let pixels = match &self.pixels {
+            Pixels::U8(v) => Pixels::U8(
+                indices
+                    .iter()
+                    .flat_map(|&i| v[i * n..(i + 1) * n].iter().copied())
+                    .collect(),
+            ),
+            Pixels::F32(v) => Pixels::F32(
+                indices
+                    .iter()
+                    .flat_map(|&i| v[i * n..(i + 1) * n].iter().copied())
+                    .collect(),
+            ),
+        };
+        Dataset {
+            name: self.name.clone(),
+            shape: self.shape,
+            pixels,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// `count` images drawn without replacement with a seeded shuffle (all, shuffled, if fewer).
+    pub fn sample(&self, count: usize, seed: u64) -> Dataset {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        order.truncate(count);
+        self.select(&order)
+    }
+
     /// Images per label (index = label), when labelled.
     pub fn class_counts(&self) -> Option<Vec<usize>> {
         let labels = self.labels.as_ref()?;
@@ -344,6 +381,18 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn select_and_sample_keep_images_and_labels_together() {
+        let d = tiny();
+        let s = d.select(&[3, 1]);
+        assert_eq!(s.labels().unwrap(), &[0, 1]);
+        assert_eq!(s.to_f32()[..4], d.to_f32()[12..16]);
+        let a = d.sample(4, 7);
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.to_f32(), d.sample(4, 7).to_f32());
+        assert_eq!(d.sample(100, 1).len(), 10);
     }
 
     #[test]

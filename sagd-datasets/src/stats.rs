@@ -250,10 +250,27 @@ pub struct RadialBin {
 /// the `radius` convention. Bins without a frequency are left out.
 pub fn radial_psd(d: &Dataset, radius: RadiusConvention) -> Vec<RadialBin> {
     let [_, h, w] = d.shape();
-    let table = power_spectrum(d);
-    let delta = 1.0 / h.max(w) as f64;
+    radial_profile(&power_spectrum(d), h, w, radius)
+}
+
+/// The radial average of any H×W table in `fftfreq` order (a power spectrum, a spectrum's
+/// `w(f)²`, mode variances) with the bins of [`radial_psd`]: one frequency step
+/// `Δ = 1 / max(H, W)` wide, DC alone in bin 0, each bin's radius its centre in `radius`.
+pub fn radial_profile(
+    table: &[f64],
+    height: usize,
+    width: usize,
+    radius: RadiusConvention,
+) -> Vec<RadialBin> {
+    let delta = 1.0 / height.max(width) as f64;
     let bins = (std::f64::consts::FRAC_1_SQRT_2 / delta).ceil() as usize;
-    radial_bins(&table, FrequencyGrid::new(h, w), radius, delta, bins)
+    radial_bins(
+        table,
+        FrequencyGrid::new(height, width),
+        radius,
+        delta,
+        bins,
+    )
 }
 
 /// [`radial_psd`] with `bins` equal-width bins over `[0, radius.max_radius()]` (the whole
