@@ -91,6 +91,19 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Instead of the property suite, run the terminal-SNR check of SPEC against this training
+    /// data (a dataset spec): does the forward process reach N(0, Σ_w) at t = T in every mode?
+    #[arg(long, value_name = "DATASPEC")]
+    data: Option<String>,
+    /// Transforms of the data for --data (repeatable), as in `sagd data`.
+    #[arg(long = "transform", value_name = "T", requires = "data")]
+    transforms: Vec<String>,
+    /// Schedule whose last level is checked with --data: ddpm-linear or cosine.
+    #[arg(long, default_value = "ddpm-linear", requires = "data")]
+    schedule: String,
+    /// With --data: report, but do not fail, when the signal dominates some mode at t = T.
+    #[arg(long, requires = "data")]
+    allow_low_terminal_noise: bool,
 }
 
 fn usage(message: impl std::fmt::Display) -> anyhow::Error {
@@ -343,6 +356,17 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         return Err(usage(
             "--max-side: at most 16 (the suite builds dense d×d matrices)",
         ));
+    }
+    if let Some(data) = &args.data {
+        return crate::data::terminal_check(
+            &args.spec,
+            data,
+            &args.transforms,
+            &args.schedule,
+            parse_normalization(&args.normalization)?,
+            args.allow_low_terminal_noise,
+            args.json,
+        );
     }
     let config = VerifyConfig {
         cases: args.cases,

@@ -304,3 +304,105 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `sagd verify SPEC --data DATASPEC`: the terminal-SNR check of the spectrum against the data
+/// (in the models' range, as training sees it).
+pub fn terminal_check(
+    spec: &str,
+    data: &str,
+    transforms: &[String],
+    schedule: &str,
+    normalization: sagd_core::Normalization,
+    allow: bool,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let usage = |m: String| anyhow::Error::new(UsageError(m));
+    let spectrum = sagd_core::parse_spectrum(spec).map_err(|e| usage(e.to_string()))?;
+    let schedule = match schedule {
+        "ddpm-linear" => sagd_core::Schedule::ddpm_linear(),
+        "cosine" => sagd_core::Schedule::cosine(),
+        other => {
+            return Err(usage(format!(
+                "--schedule: `{other}` is not ddpm-linear or cosine"
+            )));
+        }
+    };
+    let terminal = *schedule
+        .levels()?
+        .last()
+        .expect("a schedule has at least one level");
+    let (dataset, mut pipeline) = load(&Source {
+        spec: data.to_string(),
+        transforms: transforms.to_vec(),
+        seed: 0,
+    })?;
+    if dataset.is_u8() && !pipeline.scales() {
+        pipeline
+            .transforms
+            .push(sagd_datasets::transform::Transform::Scale);
+    }
+    let data = pipeline
+        .apply_to(&dataset, dataset.len(), 0)
+        .map_err(classify)?;
+    let cov = sagd_core::SpectralCovariance::new(spectrum.as_ref(), data.shape(), normalization)
+        .map_err(|e| usage(e.to_string()))?;
+    // Second moment per mode: the variance plus the mean image's power (from the dataset
+    // {m, -m}, whose mean is zero and whose power is |F m|²).
+    let mut signal = sagd_datasets::stats::power_spectrum(&data);
+    let mean: Vec<f32> = sagd_datasets::stats::mean_image(&data)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let both: Vec<f32> = mean
+        .iter()
+        .copied()
+        .chain(mean.iter().map(|v| -v))
+        .collect();
+    let pair = Dataset::new(
+        "mean image",
+        data.shape(),
+        sagd_datasets::Pixels::F32(both),
+        None,
+    )?;
+    for (s, m) in signal
+        .iter_mut()
+        .zip(sagd_datasets::stats::power_spectrum(&pair))
+    {
+        *s += m;
+    }
+    let report = sagd_core::terminal::terminal_snr(&cov, &signal, terminal)?;
+    let refused = report.signal_dominates() && !allow;
+    if as_json {
+        let out = json!({
+            "spectrum": sagd_core::spectrum::config_string(spectrum.as_ref()),
+            "data": data.name(),
+            "alpha_bar_T": terminal.alpha_bar,
+            "sigma_T": terminal.sigma,
+            "modes": report.snr.len(),
+            "affected": report.affected,
+            "affected_threshold": sagd_core::terminal::AFFECTED_SNR,
+            "affected_band_unit": report.affected_band.map(|(a, b)| [a, b]),
+            "dominated": report.dominated,
+            "outside_support": report.outside_support,
+            "worst_snr": report.worst_snr,
+            "passed": !report.signal_dominates(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", report.summary());
+    }
+    if report.affected > 0 && !as_json {
+        eprintln!(
+            "warning: {} modes keep signal at t = T; sampling from the prior N(0, Σ_w) cannot recover them",
+            report.affected
+        );
+    }
+    if refused {
+        eprintln!(
+            "error: the signal dominates the noise in {} modes at t = T (pass --allow-low-terminal-noise to accept)",
+            report.dominated
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

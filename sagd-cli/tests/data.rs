@@ -178,3 +178,56 @@ fn mnist_stats_on_real_data() {
         [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     );
 }
+
+#[test]
+fn verify_with_data_runs_the_terminal_snr_check() {
+    let ok = sagd(&["verify", "isotropic", "--data", "shapes:n=200", "--json"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["dominated"], 0);
+    assert_eq!(v["modes"], 32 * 32);
+    // The papers' power law leaves almost no noise outside DC: refused, unless allowed.
+    let refused = sagd(&["verify", "power-law:alpha=-0.5", "--data", "shapes:n=200"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--allow-low-terminal-noise") && err.contains("modes"),
+        "{err}"
+    );
+    let allowed = sagd(&[
+        "verify",
+        "power-law:alpha=-0.5",
+        "--data",
+        "shapes:n=200",
+        "--allow-low-terminal-noise",
+    ]);
+    assert!(allowed.status.success());
+    // A band gap is never noised by design: reported, not refused.
+    let gap = sagd(&[
+        "verify",
+        "two-band",
+        "--data",
+        "shapes:n=200,size=1x32x32",
+        "--json",
+    ]);
+    assert!(
+        gap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gap.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&gap.stdout).unwrap();
+    assert!(v["outside_support"].as_u64().unwrap() > 0);
+    let bad = sagd(&[
+        "verify",
+        "isotropic",
+        "--data",
+        "shapes:n=5",
+        "--schedule",
+        "edm",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -29,6 +29,7 @@ pub mod registry;
 pub mod schedule;
 pub mod shape;
 pub mod spectrum;
+pub mod terminal;
 pub mod verify;
 
 pub use covariance::{Normalization, SpectralCovariance};
