@@ -346,30 +346,7 @@ pub fn terminal_check(
         .map_err(classify)?;
     let cov = sagd_core::SpectralCovariance::new(spectrum.as_ref(), data.shape(), normalization)
         .map_err(|e| usage(e.to_string()))?;
-    // Second moment per mode: the variance plus the mean image's power (from the dataset
-    // {m, -m}, whose mean is zero and whose power is |F m|²).
-    let mut signal = sagd_datasets::stats::power_spectrum(&data);
-    let mean: Vec<f32> = sagd_datasets::stats::mean_image(&data)
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
-    let both: Vec<f32> = mean
-        .iter()
-        .copied()
-        .chain(mean.iter().map(|v| -v))
-        .collect();
-    let pair = Dataset::new(
-        "mean image",
-        data.shape(),
-        sagd_datasets::Pixels::F32(both),
-        None,
-    )?;
-    for (s, m) in signal
-        .iter_mut()
-        .zip(sagd_datasets::stats::power_spectrum(&pair))
-    {
-        *s += m;
-    }
+    let signal = sagd_datasets::stats::second_moment_spectrum(&data)?;
     let report = sagd_core::terminal::terminal_snr(&cov, &signal, terminal)?;
     let refused = report.signal_dominates() && !allow;
     if as_json {

@@ -232,6 +232,27 @@ pub fn power_spectrum(d: &Dataset) -> Vec<f64> {
     out
 }
 
+/// The second moment of each Fourier mode, `E|F x|²` per pixel-normalized mode, averaged over
+/// channels (H×W in `fftfreq` order): the [`power_spectrum`] (variance) plus the mean image's own
+/// power. This is the signal a forward process must drown: the terminal-SNR check compares it
+/// with the noise power.
+pub fn second_moment_spectrum(d: &Dataset) -> Result<Vec<f64>, DatasetError> {
+    let mut moment = power_spectrum(d);
+    // The mean image's power is the variance of the two-image dataset {m, -m}, whose mean is
+    // zero: the same normalization as the variance above.
+    let mean: Vec<f32> = mean_image(d).iter().map(|&v| v as f32).collect();
+    let both: Vec<f32> = mean
+        .iter()
+        .copied()
+        .chain(mean.iter().map(|v| -v))
+        .collect();
+    let pair = Dataset::new("mean image", d.shape(), Pixels::F32(both), None)?;
+    for (s, m) in moment.iter_mut().zip(power_spectrum(&pair)) {
+        *s += m;
+    }
+    Ok(moment)
+}
+
 /// One bin of a radially averaged spectrum.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RadialBin {

@@ -1,0 +1,301 @@
+//! The run configuration: one TOML file that fixes a training run.
+//!
+//! ```toml
+//! seed = 0
+//! steps = 20000
+//! batch = 64
+//! checkpoint_every = 1000
+//! log_every = 50
+//! keep_checkpoints = 3
+//! device = "cpu"                      # cpu | cuda | wgpu
+//! parameterization = "coloured-eps"   # coloured-eps | whitened-eps | x0 | v | score
+//! allow_low_terminal_noise = false
+//!
+//! [data]
+//! spec = "shapes"
+//! transforms = []
+//!
+//! [noise]
+//! spectrum = "power-law:alpha=-0.5"
+//! normalization = "energy"            # energy | none | per-sample-std
+//!
+//! [schedule]
+//! kind = "ddpm-linear"
+//!
+//! [model]
+//! kind = "unet"
+//! preset = "tiny"
+//!
+//! [optimizer]
+//! kind = "adamw"
+//! lr = 2e-4
+//! warmup = 500
+//! decay = "cosine"
+//! grad_clip = 1.0
+//!
+//! [ema]
+//! decay = 0.999
+//! ```
+//!
+//! Unknown keys and values of the wrong type are errors that name the key.
+
+use std::path::Path;
+
+use sagd_core::{Normalization, Parameterization, Schedule};
+use sagd_datasets::spec::DataConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::nets::ModelConfig;
+use crate::optim::{EmaConfig, OptimizerConfig};
+
+fn default_steps() -> u64 {
+    10_000
+}
+fn default_batch() -> usize {
+    64
+}
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+fn default_log_every() -> u64 {
+    50
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_device() -> String {
+    "cpu".to_string()
+}
+fn default_spectrum() -> String {
+    "isotropic".to_string()
+}
+
+/// The `[noise]` table: the forward process's spectrum and its normalization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseConfig {
+    /// A spectrum string: `NAME`, `NAME:k=v,…` or `@file.toml`.
+    #[serde(default = "default_spectrum")]
+    pub spectrum: String,
+    /// How the spectrum is scaled.
+    #[serde(default)]
+    pub normalization: Normalization,
+}
+
+impl Default for NoiseConfig {
+    fn default() -> Self {
+        Self {
+            spectrum: default_spectrum(),
+            normalization: Normalization::default(),
+        }
+    }
+}
+
+/// A whole training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of everything random: weights, data order, levels and noise.
+    #[serde(default)]
+    pub seed: u64,
+    /// Total training steps.
+    #[serde(default = "default_steps")]
+    pub steps: u64,
+    /// Images per step.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Write a checkpoint every this many steps (and at the end).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Append to `log.csv` every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// Keep this many newest checkpoints (at least 1).
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// `cpu`, `cuda` (with the `cuda` feature) or `wgpu`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// What the network predicts; the loss is ℓ2 on it.
+    #[serde(default)]
+    pub parameterization: Parameterization,
+    /// Train even when the terminal-SNR check finds modes where the signal dominates.
+    #[serde(default)]
+    pub allow_low_terminal_noise: bool,
+    /// The training data.
+    pub data: DataConfig,
+    /// The forward noise.
+    #[serde(default)]
+    pub noise: NoiseConfig,
+    /// The noise schedule.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// The network.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// The optimizer.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// The EMA of the weights.
+    #[serde(default)]
+    pub ema: EmaConfig,
+}
+
+/// The keys a resumed run may change: how long it runs and how it reports, not what it
+/// computes.
+pub const RESUMABLE_KEYS: [&str; 4] =
+    ["steps", "checkpoint_every", "log_every", "keep_checkpoints"];
+
+impl RunConfig {
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ModelError> {
+        let config: Self = toml::from_str(text).map_err(|e| ModelError::ConfigFile {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and checks a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot encode the config: {e}\n"))
+    }
+
+    /// Checks the values that do not need the data; errors name the key.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let at_least_one = |key: &str, v: u64| {
+            if v == 0 {
+                Err(ModelError::config(key, v, "at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        at_least_one("steps", self.steps)?;
+        at_least_one("batch", self.batch as u64)?;
+        at_least_one("checkpoint_every", self.checkpoint_every)?;
+        at_least_one("log_every", self.log_every)?;
+        at_least_one("keep_checkpoints", self.keep_checkpoints as u64)?;
+        if !["cpu", "cuda", "wgpu"].contains(&self.device.as_str()) {
+            return Err(ModelError::config(
+                "device",
+                &self.device,
+                "one of cpu, cuda, wgpu",
+            ));
+        }
+        self.schedule.validate().map_err(|e| {
+            ModelError::config("schedule", format!("{:?}", self.schedule), e.to_string())
+        })?;
+        sagd_core::parse_spectrum(&self.noise.spectrum).map_err(|e| {
+            ModelError::config(
+                "noise.spectrum",
+                &self.noise.spectrum,
+                format!("a valid spectrum ({e})"),
+            )
+        })?;
+        self.optimizer.validate()?;
+        self.ema.validate()?;
+        Ok(())
+    }
+
+    /// The first key (other than [`RESUMABLE_KEYS`]) where `self` and `other` differ.
+    pub fn incompatible_key(&self, other: &Self) -> Option<String> {
+        let a = toml::Value::try_from(self).ok()?;
+        let b = toml::Value::try_from(other).ok()?;
+        first_difference(&a, &b, "")
+    }
+}
+
+fn first_difference(a: &toml::Value, b: &toml::Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (toml::Value::Table(ta), toml::Value::Table(tb)) => {
+            let mut keys: Vec<&String> = ta.keys().chain(tb.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let key = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if path.is_empty() && RESUMABLE_KEYS.contains(&k.as_str()) {
+                    continue;
+                }
+                match (ta.get(k), tb.get(k)) {
+                    (Some(x), Some(y)) => {
+                        if let Some(d) = first_difference(x, y, &key) {
+                            return Some(d);
+                        }
+                    }
+                    _ => return Some(key),
+                }
+            }
+            None
+        }
+        _ if a == b => None,
+        _ => Some(path.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RunConfig, ModelError> {
+        sagd_ops::link();
+        RunConfig::from_toml(text, Path::new("run.toml"))
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults_and_round_trips() {
+        let c = parse("[data]\nspec = \"shapes\"\n").unwrap();
+        assert_eq!(c.batch, 64);
+        assert_eq!(c.model.kind(), "unet");
+        let again = parse(&c.to_toml()).unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        let e = parse("stepz = 3\n[data]\nspec = \"shapes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stepz"), "{e}");
+        let e = parse("steps = \"many\"\n[data]\nspec = \"shapes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("steps"), "{e}");
+        let e = parse("[data]\nspec = \"shapes\"\n[model]\nkind = \"unet\"\nwidth = [1]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("width"), "{e}");
+        let e = parse("[data]\nspec = \"shapes\"\n[optimizer]\nlr = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("optimizer.lr"), "{e}");
+        let e = parse("[data]\nspec = \"shapes\"\n[noise]\nspectrum = \"pink-elephant\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("noise.spectrum"), "{e}");
+        let e = parse("steps = 5\n").unwrap_err().to_string();
+        assert!(e.contains("data"), "{e}");
+    }
+
+    #[test]
+    fn only_reporting_keys_may_change_on_resume() {
+        let a = parse("[data]\nspec = \"shapes\"\n").unwrap();
+        let mut b = a.clone();
+        b.steps = 99;
+        b.log_every = 7;
+        assert_eq!(a.incompatible_key(&b), None);
+        b.optimizer.lr = 1.0;
+        assert_eq!(a.incompatible_key(&b).as_deref(), Some("optimizer.lr"));
+    }
+}

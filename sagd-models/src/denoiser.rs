@@ -1,0 +1,137 @@
+//! [`Denoiser`]: a network bound to its schedule, parameterization and image shape — what a
+//! sampler calls.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use sagd_core::{
+    ImageShape, Images, NoiseLevel, Parameterization, Parameterized, Schedule,
+    ScoreParameterization, SpectralCovariance,
+};
+
+use crate::config::RunConfig;
+use crate::error::ModelError;
+use crate::nets::{Conditioning, Net};
+
+/// A denoiser for images of shape `S`: predicts, at level `t` of its schedule, the quantity of
+/// its parameterization.
+pub trait Denoiser<S: ImageShape> {
+    /// The image shape.
+    fn shape(&self) -> S;
+
+    /// What [`Denoiser::predict`] returns.
+    fn parameterization(&self) -> Parameterization;
+
+    /// The noise levels `t = 0..T-1` it was trained on.
+    fn levels(&self) -> &[NoiseLevel];
+
+    /// The prediction for `x_t`, each image at its own level index `t[i]`.
+    fn predict(&self, x_t: &Images<S>, t: &[usize]) -> Result<Images<S>, ModelError>;
+
+    /// The noise covariance `Σ_w` the predictions refer to.
+    fn covariance(&self) -> &SpectralCovariance;
+
+    /// The prediction converted to the coloured noise `ε̂^(w)`, the whole batch at level `t`.
+    fn predict_eps(&self, x_t: &Images<S>, t: usize) -> Result<Images<S>, ModelError> {
+        let level = *self.levels().get(t).ok_or_else(|| {
+            ModelError::config(
+                "t",
+                t,
+                format!("a level index below {}", self.levels().len()),
+            )
+        })?;
+        let prediction = self.predict(x_t, &vec![t; x_t.count()])?;
+        let bound =
+            Parameterized::new(self.parameterization(), Arc::new(self.covariance().clone()));
+        Ok(bound.to_coloured_eps(&prediction, x_t, level)?)
+    }
+}
+
+/// A trained network ready for sampling.
+#[derive(Debug, Clone)]
+pub struct TrainedDenoiser<S: ImageShape> {
+    net: Net,
+    shape: S,
+    levels: Vec<NoiseLevel>,
+    parameterization: Parameterization,
+    covariance: SpectralCovariance,
+    /// The run's config, as stored in the checkpoint.
+    pub config: RunConfig,
+}
+
+impl<S: ImageShape> TrainedDenoiser<S> {
+    /// Loads the weights (`ema` picks the EMA) of the checkpoint at `path` for images of
+    /// `shape`, on `device`. A checkpoint trained on another shape is refused.
+    pub fn load(path: &Path, ema: bool, shape: S, device: &Device) -> Result<Self, ModelError> {
+        let (net, config, ckpt) = crate::train::load_net(path, ema, device)?;
+        if ckpt.header.shape != shape.dims() {
+            return Err(ModelError::Shape {
+                context: format!("checkpoint {}", path.display()),
+                expected: format!("{:?} (the requested images)", shape.dims()),
+                got: format!("{:?} (what it was trained on)", ckpt.header.shape),
+            });
+        }
+        let spectrum = sagd_core::parse_spectrum(&config.noise.spectrum).map_err(|e| {
+            ModelError::config(
+                "noise.spectrum",
+                &config.noise.spectrum,
+                format!("a valid spectrum ({e})"),
+            )
+        })?;
+        let covariance =
+            SpectralCovariance::new(spectrum.as_ref(), shape.dims(), config.noise.normalization)?;
+        Ok(Self {
+            net,
+            shape,
+            levels: config.schedule.levels()?,
+            parameterization: config.parameterization,
+            covariance,
+            config,
+        })
+    }
+
+    /// The schedule it was trained with.
+    pub fn schedule(&self) -> &Schedule {
+        &self.config.schedule
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+}
+
+impl<S: ImageShape> Denoiser<S> for TrainedDenoiser<S> {
+    fn shape(&self) -> S {
+        self.shape
+    }
+    fn parameterization(&self) -> Parameterization {
+        self.parameterization
+    }
+    fn levels(&self) -> &[NoiseLevel] {
+        &self.levels
+    }
+    fn covariance(&self) -> &SpectralCovariance {
+        &self.covariance
+    }
+    fn predict(&self, x_t: &Images<S>, t: &[usize]) -> Result<Images<S>, ModelError> {
+        if t.len() != x_t.count() {
+            return Err(ModelError::Shape {
+                context: "denoiser levels".to_string(),
+                expected: format!("{} level indices", x_t.count()),
+                got: format!("{}", t.len()),
+            });
+        }
+        if let Some(&bad) = t.iter().find(|&&i| i >= self.levels.len()) {
+            return Err(ModelError::config(
+                "t",
+                bad,
+                format!("a level index below {}", self.levels.len()),
+            ));
+        }
+        let cond = Conditioning::new(t.to_vec(), self.levels.len());
+        let out = self.net.forward(x_t.tensor().clone(), &cond);
+        Ok(Images::new(out, self.shape)?)
+    }
+}

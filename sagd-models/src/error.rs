@@ -1,0 +1,130 @@
+//! Typed errors of sagd-models.
+
+use std::path::PathBuf;
+
+use sagd_core::CoreError;
+use sagd_datasets::DatasetError;
+use thiserror::Error;
+
+/// What can go wrong building, training, saving or loading a model.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// A configuration value is invalid.
+    #[error("invalid configuration: `{field}` = {value}: expected {expected}")]
+    Config {
+        /// The key, as written in the config file (e.g. `model.widths`).
+        field: String,
+        /// The offending value.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// A configuration file could not be parsed (unknown key, wrong type, bad TOML).
+    #[error("{path}: {message}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A checkpoint file is missing, truncated, corrupted or does not fit the model.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An I/O failure on `path`.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error, as text.
+        cause: String,
+    },
+    /// Tensors of the wrong shape were passed to a model.
+    #[error("shape mismatch in {context}: expected {expected}, got {got}")]
+    Shape {
+        /// Where.
+        context: String,
+        /// The expected shape.
+        expected: String,
+        /// The shape given.
+        got: String,
+    },
+    /// The loss or the gradient became NaN or infinite.
+    #[error(
+        "training stopped at step {step}: the {what} is {value}; the last good checkpoint is {last_checkpoint}"
+    )]
+    NonFinite {
+        /// The step whose update was refused.
+        step: u64,
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// The value (NaN or inf).
+        value: f64,
+        /// The newest checkpoint on disk, or `none`.
+        last_checkpoint: String,
+    },
+    /// The pre-flight terminal-SNR check refused the spectrum.
+    #[error("{0}")]
+    TerminalSnr(String),
+    /// The requested device is not available in this build.
+    #[error("device `{device}` is not available: {reason}")]
+    Device {
+        /// The device name.
+        device: String,
+        /// Why.
+        reason: String,
+    },
+    /// An error from sagd-core.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// An error from sagd-datasets.
+    #[error(transparent)]
+    Data(#[from] DatasetError),
+}
+
+impl ModelError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, cause: impl std::fmt::Display) -> Self {
+        Self::Io {
+            path: path.into(),
+            cause: cause.to_string(),
+        }
+    }
+
+    /// An invalid configuration value.
+    pub fn config(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Self::Config {
+            field: field.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    /// A checkpoint problem.
+    pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True for errors caused by what the user wrote (config values, files named), which the
+    /// CLI reports with exit code 2.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::Config { .. }
+                | Self::ConfigFile { .. }
+                | Self::TerminalSnr(_)
+                | Self::Device { .. }
+        )
+    }
+}

@@ -1,0 +1,159 @@
+//! Full-batch gradient descent for the per-level `linear` and `circulant` denoisers, the
+//! setting of the linear theory (DESIGN.md §1, "Theory").
+//!
+//! At a VE level σ the x0-prediction loss of an affine map `D(x) = W x + b`, averaged over a
+//! dataset `{x_i}` and *exactly* over the noise `ε ~ N(0, Σ_w)`, is
+//!
+//! ```text
+//! L(W, b) = mean_i ‖(W - I) x_i + b‖² + σ² tr(W Σ_w Wᵀ)
+//!         = tr((A - J) M (A - J)ᵀ) + σ² tr(W Σ_w Wᵀ),
+//! ```
+//!
+//! with `A = [W | b]`, `J = [I | 0]` and `M = mean_i x̃_i x̃_iᵀ` the second moment of the
+//! augmented data `x̃ = [x; 1]`. Gradient descent on it is full-batch gradient descent on the
+//! data with the noise integrated out, at a cost independent of the dataset's size. Its optimum
+//! in a mode `k` shared by the data covariance and `Σ_w` is `ψ_k* = λ_k / (λ_k + σ² w_k)`.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use sagd_core::SpectralCovariance;
+
+use crate::error::ModelError;
+use crate::nets::Net;
+use crate::nets::grouping::int_tensor;
+
+/// The data and noise statistics of a full-batch problem.
+#[derive(Debug, Clone)]
+pub struct FullBatchProblem {
+    /// `M`, `(D+1)×(D+1)`.
+    pub moment: Tensor<2>,
+    /// `Σ_w`, `D×D`.
+    pub noise: Tensor<2>,
+    /// `D = C·H·W`.
+    pub dim: usize,
+}
+
+impl FullBatchProblem {
+    /// The statistics of `count` images `data` (flattened, `count × D`) under the noise
+    /// covariance `cov`, on `device`. `M` is accumulated in f64.
+    pub fn new(
+        data: &[f32],
+        count: usize,
+        cov: &SpectralCovariance,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let dim: usize = cov.size().iter().product();
+        if count == 0 || data.len() != count * dim {
+            return Err(ModelError::Shape {
+                context: "full-batch data".to_string(),
+                expected: format!("{count} images of {dim} values"),
+                got: format!("{} values", data.len()),
+            });
+        }
+        let n = dim + 1;
+        let mut m = vec![0.0f64; n * n];
+        let mut x = vec![0.0f64; n];
+        for image in data.chunks_exact(dim) {
+            for (xi, &v) in x.iter_mut().zip(image) {
+                *xi = v as f64;
+            }
+            x[dim] = 1.0;
+            for i in 0..n {
+                let xi = x[i];
+                let row = &mut m[i * n..(i + 1) * n];
+                for (r, &xj) in row.iter_mut().zip(&x) {
+                    *r += xi * xj;
+                }
+            }
+        }
+        let moment: Vec<f32> = m.iter().map(|v| (v / count as f64) as f32).collect();
+        let dense = cov.dense();
+        let noise: Vec<f32> = (0..dim * dim)
+            .map(|k| dense[(k / dim, k % dim)] as f32)
+            .collect();
+        Ok(Self {
+            moment: Tensor::from_data(TensorData::new(moment, [n, n]), device),
+            noise: Tensor::from_data(TensorData::new(noise, [dim, dim]), device),
+            dim,
+        })
+    }
+
+    /// The exact loss of `net`'s map at `level`, at noise scale `sigma`.
+    pub fn loss(&self, net: &Net, level: usize, sigma: f64) -> Result<Tensor<1>, ModelError> {
+        let (w, b) = affine_map(net, level, &self.moment.device())?;
+        let d = self.dim;
+        if w.dims() != [d, d] {
+            return Err(ModelError::Shape {
+                context: "full-batch map".to_string(),
+                expected: format!("[{d}, {d}]"),
+                got: format!("{:?}", w.dims()),
+            });
+        }
+        let device = self.moment.device();
+        let eye = Tensor::<2>::eye(d, &device);
+        let a_minus_j = Tensor::cat(vec![w.clone() - eye, b.reshape([d, 1])], 1);
+        let data_term = (a_minus_j.clone().matmul(self.moment.clone()) * a_minus_j).sum();
+        let noise_term = (w.clone().matmul(self.noise.clone()) * w)
+            .sum()
+            .mul_scalar(sigma * sigma);
+        Ok(data_term + noise_term)
+    }
+}
+
+/// The affine map `(W, b)` of a `linear` or `circulant` network at `level`, as `D×D` and `D`
+/// tensors (for `circulant`, `W` is block-diagonal over channels).
+pub fn affine_map(
+    net: &Net,
+    level: usize,
+    device: &Device,
+) -> Result<(Tensor<2>, Tensor<1>), ModelError> {
+    let sel = int_tensor(&[level], device);
+    match net {
+        Net::Linear(m) => {
+            let [_, d, _] = m.weight.dims();
+            let w = m.weight.val().select(0, sel.clone()).reshape([d, d]);
+            let b = m.bias.val().select(0, sel).reshape([d]);
+            Ok((w, b))
+        }
+        Net::Circulant(m) => {
+            let [_, c, n] = m.kernel.dims();
+            let (h, wd) = (m.height, m.width);
+            // W[i][j] = h[i ⊖ j]: gather the kernel with the index of each (i, j).
+            let mut idx = Vec::with_capacity(n * n);
+            for i in 0..n {
+                let (iy, ix) = (i / wd, i % wd);
+                for j in 0..n {
+                    let (jy, jx) = (j / wd, j % wd);
+                    idx.push(((iy + h - jy) % h) * wd + (ix + wd - jx) % wd);
+                }
+            }
+            let index = int_tensor(&idx, device);
+            let kernel = m.kernel.val().select(0, sel.clone()).reshape([c, n]);
+            let blocks = kernel.select(1, index).reshape([c, n, n]);
+            let rows: Vec<Tensor<2>> = (0..c)
+                .map(|ch| {
+                    let block = blocks
+                        .clone()
+                        .select(0, int_tensor(&[ch], device))
+                        .reshape([n, n]);
+                    let mut parts = Vec::new();
+                    if ch > 0 {
+                        parts.push(Tensor::zeros([n, ch * n], device));
+                    }
+                    parts.push(block);
+                    if ch + 1 < c {
+                        parts.push(Tensor::zeros([n, (c - ch - 1) * n], device));
+                    }
+                    Tensor::cat(parts, 1)
+                })
+                .collect();
+            let w = Tensor::cat(rows, 0);
+            let bias = m.bias.val().select(0, sel).reshape([c, 1]).repeat_dim(1, n);
+            Ok((w, bias.reshape([c * n])))
+        }
+        _ => Err(ModelError::config(
+            "model.kind",
+            "mlp/unet",
+            "linear or circulant for full-batch training",
+        )),
+    }
+}

@@ -1,0 +1,284 @@
+//! The `unet` denoiser: a DDPM-style U-Net. Residual blocks (GroupNorm, SiLU, 3×3
+//! convolutions, a projection of the time embedding added in the middle), strided-convolution
+//! downsampling, nearest-neighbour upsampling followed by a convolution, skip connections from
+//! every block of the down path, single-head self-attention at chosen resolutions, and a
+//! middle block `res → attention → res`.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, Linear};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{silu, softmax};
+
+use super::Conditioning;
+use super::embedding::sinusoidal;
+use crate::init::ParamInit;
+
+/// The architecture of a U-Net (see [`UnetArch::tiny`] and [`UnetArch::paper`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnetArch {
+    /// Channel width of each resolution level, from the input resolution down.
+    pub widths: Vec<usize>,
+    /// Residual blocks per level on the down path (the up path has one more).
+    pub blocks: usize,
+    /// Resolutions (image side in pixels) with self-attention after each residual block.
+    pub attention: Vec<usize>,
+    /// Groups of every GroupNorm.
+    pub groups: usize,
+}
+
+impl UnetArch {
+    /// About 1.6 M parameters: widths 32/64/64, one block per level, attention at 8×8 for
+    /// 32×32 inputs. Fast enough to train on a CPU.
+    pub fn tiny() -> Self {
+        Self {
+            widths: vec![32, 64, 64],
+            blocks: 1,
+            attention: vec![8],
+            groups: 8,
+        }
+    }
+
+    /// The spectral-bias paper's U-Net: 4 levels of widths 32/64/128/256, two blocks per
+    /// level, attention at 8×8 — about 16 M parameters at 32×32.
+    pub fn paper() -> Self {
+        Self {
+            widths: vec![32, 64, 128, 256],
+            blocks: 2,
+            attention: vec![8],
+            groups: 8,
+        }
+    }
+}
+
+/// `x + conv2(silu(norm2(conv1(silu(norm1(x))) + proj(e))))`, with a 1×1 skip when the
+/// width changes.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    time: Linear,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn new(c_in: usize, c_out: usize, emb: usize, groups: usize, init: &mut ParamInit) -> Self {
+        Self {
+            norm1: init.group_norm(groups.min(c_in), c_in),
+            conv1: init.conv2d(c_in, c_out, 3, 1, false),
+            time: init.linear(emb, c_out, false),
+            norm2: init.group_norm(groups.min(c_out), c_out),
+            conv2: init.conv2d(c_out, c_out, 3, 1, true),
+            skip: (c_in != c_out).then(|| init.conv2d(c_in, c_out, 1, 1, false)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let [b, c, _, _] = h.dims();
+        let h = h + self.time.forward(silu(emb)).reshape([b, c, 1, 1]);
+        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        match &self.skip {
+            Some(skip) => skip.forward(x) + h,
+            None => x + h,
+        }
+    }
+}
+
+/// Single-head self-attention over the pixels, residual.
+#[derive(Module, Debug)]
+pub struct AttentionBlock {
+    norm: GroupNorm,
+    qkv: Conv2d,
+    proj: Conv2d,
+}
+
+impl AttentionBlock {
+    fn new(c: usize, groups: usize, init: &mut ParamInit) -> Self {
+        Self {
+            norm: init.group_norm(groups.min(c), c),
+            qkv: init.conv2d(c, 3 * c, 1, 1, false),
+            proj: init.conv2d(c, c, 1, 1, true),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let n = h * w;
+        let qkv = self.qkv.forward(self.norm.forward(x.clone()));
+        let mut parts = qkv.reshape([b, 3 * c, n]).chunk(3, 1).into_iter();
+        let (q, k, v) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(q), Some(k), Some(v)) => (q, k, v),
+            _ => unreachable!("chunk(3) of 3c channels gives three parts"),
+        };
+        // [B, N, C] · [B, C, N] → [B, N, N]
+        let scores = q.swap_dims(1, 2).matmul(k).div_scalar((c as f64).sqrt());
+        let attn = softmax(scores, 2);
+        // [B, N, N] · [B, N, C] → [B, N, C] → [B, C, N]
+        let out = attn.matmul(v.swap_dims(1, 2)).swap_dims(1, 2);
+        x + self.proj.forward(out.reshape([b, c, h, w]))
+    }
+}
+
+/// One stage of either path: a residual block and optional attention.
+#[derive(Module, Debug)]
+pub struct Stage {
+    res: ResBlock,
+    attn: Option<AttentionBlock>,
+}
+
+impl Stage {
+    fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
+        let h = self.res.forward(x, emb);
+        match &self.attn {
+            Some(attn) => attn.forward(h),
+            None => h,
+        }
+    }
+}
+
+/// A DDPM-style U-Net.
+#[derive(Module, Debug)]
+pub struct UnetDenoiser {
+    time1: Linear,
+    time2: Linear,
+    conv_in: Conv2d,
+    down: Vec<Stage>,
+    /// After the blocks of each level but the last: a stride-2 convolution.
+    downsample: Vec<Conv2d>,
+    mid1: ResBlock,
+    mid_attn: AttentionBlock,
+    mid2: ResBlock,
+    up: Vec<Stage>,
+    /// After the blocks of each level but the first (input resolution): ×2 upsampling conv.
+    upsample: Vec<Conv2d>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+    /// Width of the sinusoidal embedding (the first level's width).
+    pub embedding: usize,
+    /// Residual blocks per level on the down path.
+    pub blocks: usize,
+    /// Number of resolution levels.
+    pub levels: usize,
+}
+
+impl UnetDenoiser {
+    /// A U-Net for `channels`-channel images of side `size`, the architecture `arch`; the last
+    /// convolution of every residual branch and the output convolution start at zero.
+    pub fn new(channels: usize, size: usize, arch: &UnetArch, init: &mut ParamInit) -> Self {
+        let w0 = arch.widths[0];
+        let emb = 4 * w0;
+        let g = arch.groups;
+        let levels = arch.widths.len();
+        let mut skips = vec![w0];
+        let mut down = Vec::new();
+        let mut downsample = Vec::new();
+        let mut ch = w0;
+        let mut res = size;
+        for (i, &width) in arch.widths.iter().enumerate() {
+            for _ in 0..arch.blocks {
+                down.push(Stage {
+                    res: ResBlock::new(ch, width, emb, g, init),
+                    attn: arch
+                        .attention
+                        .contains(&res)
+                        .then(|| AttentionBlock::new(width, g, init)),
+                });
+                ch = width;
+                skips.push(ch);
+            }
+            if i + 1 < levels {
+                downsample.push(init.conv2d(ch, ch, 3, 2, false));
+                skips.push(ch);
+                res /= 2;
+            }
+        }
+        let mid1 = ResBlock::new(ch, ch, emb, g, init);
+        let mid_attn = AttentionBlock::new(ch, g, init);
+        let mid2 = ResBlock::new(ch, ch, emb, g, init);
+        let mut up = Vec::new();
+        let mut upsample = Vec::new();
+        for (i, &width) in arch.widths.iter().enumerate().rev() {
+            for _ in 0..=arch.blocks {
+                let skip = skips.pop().unwrap_or(0);
+                up.push(Stage {
+                    res: ResBlock::new(ch + skip, width, emb, g, init),
+                    attn: arch
+                        .attention
+                        .contains(&res)
+                        .then(|| AttentionBlock::new(width, g, init)),
+                });
+                ch = width;
+            }
+            if i > 0 {
+                upsample.push(init.conv2d(ch, ch, 3, 1, false));
+                res *= 2;
+            }
+        }
+        Self {
+            time1: init.linear(w0, emb, false),
+            time2: init.linear(emb, emb, false),
+            conv_in: init.conv2d(channels, w0, 3, 1, false),
+            down,
+            downsample,
+            mid1,
+            mid_attn,
+            mid2,
+            up,
+            upsample,
+            norm_out: init.group_norm(g.min(ch), ch),
+            conv_out: init.conv2d(ch, channels, 3, 1, true),
+            embedding: w0,
+            blocks: arch.blocks,
+            levels,
+        }
+    }
+
+    /// The prediction for `x` (`[B, C, H, W]`).
+    pub fn forward(&self, x: Tensor<4>, cond: &Conditioning) -> Tensor<4> {
+        let device = x.device();
+        let emb = sinusoidal(&cond.time, self.embedding, &device);
+        let emb = self.time2.forward(silu(self.time1.forward(emb)));
+        let mut h = self.conv_in.forward(x);
+        let mut skips = vec![h.clone()];
+        let mut stages = self.down.iter();
+        for level in 0..self.levels {
+            for _ in 0..self.blocks {
+                if let Some(stage) = stages.next() {
+                    h = stage.forward(h, emb.clone());
+                    skips.push(h.clone());
+                }
+            }
+            if let Some(down) = self.downsample.get(level) {
+                h = down.forward(h);
+                skips.push(h.clone());
+            }
+        }
+        h = self.mid1.forward(h, emb.clone());
+        h = self.mid_attn.forward(h);
+        h = self.mid2.forward(h, emb.clone());
+        let mut stages = self.up.iter();
+        for level in 0..self.levels {
+            for _ in 0..=self.blocks {
+                if let (Some(stage), Some(skip)) = (stages.next(), skips.pop()) {
+                    h = stage.forward(Tensor::cat(vec![h, skip], 1), emb.clone());
+                }
+            }
+            if let Some(up) = self.upsample.get(level) {
+                h = up.forward(upsample2(h));
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
+
+/// Nearest-neighbour ×2 upsampling by repetition (its gradient sums each 2×2 block).
+fn upsample2(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1])
+        .repeat_dim(3, 2)
+        .repeat_dim(5, 2)
+        .reshape([b, c, 2 * h, 2 * w])
+}

@@ -1,0 +1,662 @@
+//! The SAGD training loop.
+//!
+//! Each step draws a batch of images, a level `t` per image (uniform over the schedule), the
+//! coloured noise `ε^(w) ~ N(0, Σ_w)` of the configured spectrum and normalization, forms
+//! `x_t = √ᾱ_t x_0 + σ_t ε^(w)`, and regresses the network's output on the parameterization's
+//! target with a mean squared error (default: the coloured noise itself, no reweighting).
+//! AdamW (or plain gradient descent) with warm-up and cosine decay, clipping of the global
+//! gradient norm, and an EMA of the weights follow.
+//!
+//! Every random draw of step `s` comes from a ChaCha8 stream keyed by the run's seed and `s`,
+//! and the data order from a per-epoch permutation keyed by the seed and the epoch, so a run
+//! resumed from the checkpoint of step `s` draws exactly what the uninterrupted run would have.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sagd_core::{NoiseLevel, Parameterization, SpectralCovariance};
+use sagd_datasets::Dataset;
+use sagd_datasets::transform::{Pipeline, Transform};
+
+use crate::checkpoint::{self, Checkpoint, Group, Header, TensorEntry};
+use crate::config::RunConfig;
+use crate::error::ModelError;
+use crate::nets::{Conditioning, Net};
+use crate::optim::{
+    Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, collect_grads, global_norm,
+};
+use crate::params::{self, ParamInfo};
+
+/// One training batch, ready for the network.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The noisy images `x_t`.
+    pub x_t: Tensor<4>,
+    /// The regression target in the model's parameterization.
+    pub target: Tensor<4>,
+    /// The level of each image.
+    pub cond: Conditioning,
+}
+
+/// The numbers one step produced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutput {
+    /// Mean squared error of the batch.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+/// A network with its optimizer state and EMA: everything a step changes.
+#[derive(Debug, Clone)]
+pub struct TrainState {
+    /// The network, on an autodiff device.
+    pub net: Net,
+    /// The optimizer's state.
+    pub optimizer: OptimizerState,
+    /// The EMA of the weights.
+    pub ema: Ema,
+    /// The optimizer's settings.
+    pub config: OptimizerConfig,
+    /// The EMA's decay per step.
+    pub ema_decay: f64,
+}
+
+impl TrainState {
+    /// A fresh state for `net` (which must live on an autodiff device).
+    pub fn new(net: Net, config: OptimizerConfig, ema_decay: f64) -> Self {
+        let optimizer = OptimizerState::new(&net, config.kind);
+        let ema = Ema::new(&net);
+        Self {
+            net,
+            optimizer,
+            ema,
+            config,
+            ema_decay,
+        }
+    }
+
+    /// One update on `batch` at learning rate `lr`. A NaN or infinite loss or gradient leaves
+    /// the state untouched and returns the offending value in `Err`.
+    pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<StepOutput, (&'static str, f64)> {
+        let prediction = self.net.forward(batch.x_t.clone(), &batch.cond);
+        let loss = (prediction - batch.target.clone()).square().mean();
+        let grads = loss.backward();
+        let loss = loss.into_scalar::<f32>() as f64;
+        if !loss.is_finite() {
+            return Err(("loss", loss));
+        }
+        let grads = collect_grads(&self.net, &grads);
+        let grad_norm = global_norm(&grads);
+        if !grad_norm.is_finite() {
+            return Err(("gradient norm", grad_norm));
+        }
+        let scale = clip_factor(grad_norm, self.config.clip());
+        let net = self.net.clone();
+        self.net = apply_update(net, grads, &self.config, &mut self.optimizer, lr, scale);
+        self.ema.update(&self.net, self.ema_decay);
+        Ok(StepOutput { loss, grad_norm })
+    }
+
+    /// The network with the EMA weights, off autodiff (for sampling).
+    pub fn ema_net(&self) -> Net {
+        self.ema.apply(self.net.valid())
+    }
+
+    /// A checkpoint of this state after `step` steps.
+    pub fn to_checkpoint(
+        &self,
+        step: u64,
+        seed: u64,
+        shape: [usize; 3],
+        config: String,
+    ) -> Checkpoint {
+        let infos = params::param_infos(&self.net);
+        let mut tensors = Vec::new();
+        let mut values = Vec::new();
+        let mut push = |group: Group, data: Vec<Vec<f32>>| {
+            for (info, v) in infos.iter().zip(data) {
+                tensors.push(TensorEntry {
+                    group,
+                    info: info.clone(),
+                });
+                values.push(v);
+            }
+        };
+        push(
+            Group::Model,
+            params::to_host(&params::flat_params(&self.net)),
+        );
+        if !self.optimizer.m.is_empty() {
+            push(Group::AdamM, params::to_host(&self.optimizer.m));
+            push(Group::AdamV, params::to_host(&self.optimizer.v));
+        }
+        push(Group::Ema, params::to_host(&self.ema.weights));
+        Checkpoint {
+            header: Header {
+                step,
+                optimizer_step: self.optimizer.step,
+                seed,
+                shape,
+                config,
+                tensors,
+            },
+            values,
+        }
+    }
+
+    /// Restores weights, optimizer state and EMA from `ckpt` (read from `path`), after checking
+    /// that every tensor fits.
+    pub fn load_checkpoint(&mut self, ckpt: &Checkpoint, path: &Path) -> Result<(), ModelError> {
+        let infos = params::param_infos(&self.net);
+        ckpt.check_group(path, Group::Model, &infos)?;
+        ckpt.check_group(path, Group::Ema, &infos)?;
+        let device = params::flat_params(&self.net)
+            .first()
+            .map(|t| t.device())
+            .unwrap_or_else(Device::flex);
+        let load = |group: Group| -> Vec<Tensor<1>> {
+            let owned: Vec<Vec<f32>> = ckpt.group(group).into_iter().cloned().collect();
+            params::from_host(&owned, &device)
+        };
+        if !self.optimizer.m.is_empty() {
+            ckpt.check_group(path, Group::AdamM, &infos)?;
+            ckpt.check_group(path, Group::AdamV, &infos)?;
+            self.optimizer.m = load(Group::AdamM);
+            self.optimizer.v = load(Group::AdamV);
+        }
+        self.optimizer.step = ckpt.header.optimizer_step;
+        self.ema.weights = load(Group::Ema);
+        let net = self.net.clone();
+        self.net = params::replace_params(net, &load(Group::Model), true);
+        Ok(())
+    }
+}
+
+/// The burn device of a config's `device` name.
+pub fn device_for(name: &str) -> Result<Device, ModelError> {
+    match name {
+        "cpu" => Ok(Device::flex()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        #[cfg(not(feature = "cuda"))]
+        "cuda" => Err(ModelError::Device {
+            device: name.to_string(),
+            reason: "this build has no CUDA support; rebuild with `--features cuda`".to_string(),
+        }),
+        "wgpu" => Err(ModelError::Device {
+            device: name.to_string(),
+            reason: "this build has no wgpu backend; use cpu or cuda".to_string(),
+        }),
+        other => Err(ModelError::config(
+            "device",
+            other,
+            "one of cpu, cuda, wgpu",
+        )),
+    }
+}
+
+/// The data side of a run: the source images, the transforms, and the epoch order.
+pub struct BatchSource {
+    dataset: Dataset,
+    pipeline: Pipeline,
+    shape: [usize; 3],
+    seed: u64,
+    levels: Vec<NoiseLevel>,
+    covariance: Arc<SpectralCovariance>,
+    parameterization: Parameterization,
+    epoch: Option<(u64, Vec<usize>)>,
+}
+
+/// The stream of step `step`'s draws.
+fn step_rng(seed: u64, step: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step.wrapping_add(1));
+    rng
+}
+
+impl BatchSource {
+    /// Batches from `dataset` through `pipeline` (a `scale` to [-1, 1] is appended for 8-bit
+    /// sources without one), noised at `levels` with `covariance`.
+    pub fn new(
+        dataset: Dataset,
+        mut pipeline: Pipeline,
+        seed: u64,
+        levels: Vec<NoiseLevel>,
+        covariance: Arc<SpectralCovariance>,
+        parameterization: Parameterization,
+    ) -> Result<Self, ModelError> {
+        if dataset.is_u8() && !pipeline.scales() {
+            pipeline.transforms.push(Transform::Scale);
+        }
+        let shape = pipeline.output_shape(dataset.shape())?;
+        if covariance.size() != shape {
+            return Err(ModelError::Shape {
+                context: "noise covariance against the data".to_string(),
+                expected: format!("{shape:?}"),
+                got: format!("{:?}", covariance.size()),
+            });
+        }
+        Ok(Self {
+            dataset,
+            pipeline,
+            shape,
+            seed,
+            levels,
+            covariance,
+            parameterization,
+            epoch: None,
+        })
+    }
+
+    /// The image shape after the transforms.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// Up to `count` transformed images (for statistics such as the terminal-SNR check).
+    pub fn preview(&self, count: usize) -> Result<Dataset, ModelError> {
+        Ok(self.pipeline.apply_to(&self.dataset, count, self.seed)?)
+    }
+
+    fn indices(&mut self, step: u64, batch: usize) -> Vec<usize> {
+        let n = self.dataset.len() as u64;
+        (0..batch as u64)
+            .map(|j| {
+                let global = step * batch as u64 + j;
+                let (epoch, pos) = (global / n, (global % n) as usize);
+                if self.epoch.as_ref().map(|(e, _)| *e) != Some(epoch) {
+                    let mut perm: Vec<usize> = (0..n as usize).collect();
+                    let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5eed_da7a);
+                    rng.set_stream(epoch);
+                    perm.shuffle(&mut rng);
+                    self.epoch = Some((epoch, perm));
+                }
+                self.epoch.as_ref().map_or(pos, |(_, perm)| perm[pos])
+            })
+            .collect()
+    }
+
+    /// The batch of step `step`: images, levels and noise from the step's own stream.
+    pub fn batch(&mut self, step: u64, batch: usize, device: &Device) -> Result<Batch, ModelError> {
+        let indices = self.indices(step, batch);
+        let mut rng = step_rng(self.seed, step);
+        let mut raw = Vec::new();
+        self.dataset.gather(&indices, &mut raw);
+        let (x0, _) = self.pipeline.apply(raw, self.dataset.shape(), &mut rng)?;
+        let index: Vec<usize> = (0..batch)
+            .map(|_| rng.random_range(0..self.levels.len()))
+            .collect();
+        let eps: Vec<f32> = self.covariance.sample::<f32>(batch, &mut rng);
+        let dim: usize = self.shape.iter().product();
+        let mut x_t = vec![0.0f32; batch * dim];
+        let mut target = vec![0.0f32; batch * dim];
+        for b in 0..batch {
+            let level = self.levels[index[b]];
+            let (a, s) = (level.scale() as f32, level.sigma as f32);
+            let range = b * dim..(b + 1) * dim;
+            for i in range.clone() {
+                x_t[i] = a * x0[i] + s * eps[i];
+            }
+            let t = &mut target[range.clone()];
+            match self.parameterization {
+                Parameterization::ColouredEps => t.copy_from_slice(&eps[range.clone()]),
+                Parameterization::X0 => t.copy_from_slice(&x0[range.clone()]),
+                Parameterization::V => {
+                    for (k, i) in range.clone().enumerate() {
+                        t[k] = a * eps[i] - s * x0[i];
+                    }
+                }
+                Parameterization::WhitenedEps | Parameterization::Score => {
+                    let converted = self.parameterization.from_coloured_eps(
+                        &eps[range.clone()],
+                        &x_t[range.clone()],
+                        level,
+                        &self.covariance,
+                    )?;
+                    t.copy_from_slice(&converted);
+                }
+            }
+        }
+        let [c, h, w] = self.shape;
+        let tensor = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [batch, c, h, w]), device);
+        Ok(Batch {
+            x_t: tensor(x_t),
+            target: tensor(target),
+            cond: Conditioning::new(index, self.levels.len()),
+        })
+    }
+}
+
+/// What the loop reports as it runs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run is about to start (or resume) at `start`.
+    Started {
+        /// First step to run (0 for a fresh run).
+        start: u64,
+        /// Last step.
+        total: u64,
+        /// Trainable parameters.
+        params: usize,
+        /// Image shape.
+        shape: [usize; 3],
+    },
+    /// Something the user should know but that does not stop the run.
+    Warning(String),
+    /// A step finished.
+    Step {
+        /// Steps completed.
+        step: u64,
+        /// The batch loss.
+        loss: f64,
+        /// The learning rate used.
+        lr: f64,
+        /// Gradient norm before clipping.
+        grad_norm: f64,
+    },
+    /// A checkpoint was written.
+    Checkpoint {
+        /// Steps completed.
+        step: u64,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Options that are not part of the run's config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the output directory from its newest checkpoint.
+    pub resume: bool,
+    /// Stop after this step, leaving its checkpoint, as an interruption would (the run's
+    /// learning-rate schedule still spans `steps`).
+    pub stop_after: Option<u64>,
+}
+
+/// The outcome of a finished run.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub steps: u64,
+    /// The loss of the last step.
+    pub last_loss: f64,
+    /// The last checkpoint.
+    pub checkpoint: PathBuf,
+}
+
+/// The checkpoints directory of a run directory.
+pub fn checkpoints_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<(), ModelError> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text).map_err(|e| ModelError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}
+
+const LOG_HEADER: &str = "step,loss,lr,grad_norm,images_per_sec";
+
+/// Keeps the rows of `log.csv` up to `step` (a resumed run rewrites what came after its
+/// checkpoint), creating the file with its header if needed.
+fn prepare_log(path: &Path, step: u64) -> Result<(), ModelError> {
+    let mut text = format!("{LOG_HEADER}\n");
+    if let Ok(old) = fs::read_to_string(path) {
+        for line in old.lines().skip(1) {
+            let row_step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
+            if row_step.is_some_and(|s| s <= step) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    write_atomic(path, &text)
+}
+
+/// Trains the run `config` into `out`: `config.toml`, `log.csv` and `checkpoints/`.
+pub fn train(
+    config: &RunConfig,
+    out: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn FnMut(&Event),
+) -> Result<TrainSummary, ModelError> {
+    config.validate()?;
+    let ckpt_dir = checkpoints_dir(out);
+    let existing = checkpoint::list(&ckpt_dir)?;
+    let saved_config = out.join("config.toml");
+    if options.resume {
+        if saved_config.exists() {
+            let saved = RunConfig::from_file(&saved_config)?;
+            if let Some(key) = saved.incompatible_key(config) {
+                return Err(ModelError::config(
+                    key,
+                    "a different value",
+                    format!(
+                        "the value the run in {} was started with (only {} may change on \
+                         --resume)",
+                        out.display(),
+                        crate::config::RESUMABLE_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+    } else if let Some((step, _)) = existing.last() {
+        return Err(ModelError::config(
+            "--out",
+            out.display(),
+            format!(
+                "a new directory: it already holds a run at step {step}; pass --resume to \
+                 continue it or choose another --out"
+            ),
+        ));
+    }
+
+    let device = device_for(&config.device)?;
+    let (dataset, pipeline) = config.data.load()?;
+    let spectrum = sagd_core::parse_spectrum(&config.noise.spectrum).map_err(|e| {
+        ModelError::config(
+            "noise.spectrum",
+            &config.noise.spectrum,
+            format!("a valid spectrum ({e})"),
+        )
+    })?;
+    let shape = pipeline.output_shape(dataset.shape())?;
+    let covariance = Arc::new(
+        SpectralCovariance::new(spectrum.as_ref(), shape, config.noise.normalization).map_err(
+            |e| {
+                ModelError::config(
+                    "noise.spectrum",
+                    &config.noise.spectrum,
+                    format!("a valid spectrum ({e})"),
+                )
+            },
+        )?,
+    );
+    let levels = config.schedule.levels()?;
+    let mut source = BatchSource::new(
+        dataset,
+        pipeline,
+        config.seed,
+        levels.clone(),
+        covariance.clone(),
+        config.parameterization,
+    )?;
+
+    // Pre-flight: the forward process must drown the data in every mode at t = T.
+    if let Some(&terminal) = levels.last() {
+        let preview = source.preview(2048)?;
+        let signal = sagd_datasets::stats::second_moment_spectrum(&preview)?;
+        let report = sagd_core::terminal::terminal_snr(&covariance, &signal, terminal)?;
+        if report.signal_dominates() && !config.allow_low_terminal_noise {
+            return Err(ModelError::TerminalSnr(format!(
+                "terminal-SNR check failed: {}. Sampling from N(0, Σ_w) cannot recover those \
+                 modes. Use a spectrum with more power there, or set \
+                 allow_low_terminal_noise = true (--allow-low-terminal-noise) to train anyway.",
+                report.summary()
+            )));
+        }
+        if report.affected > 0 {
+            observer(&Event::Warning(format!(
+                "terminal SNR: {}",
+                report.summary()
+            )));
+        }
+    }
+
+    let net = Net::build(
+        &config.model,
+        shape,
+        levels.len(),
+        config.seed,
+        &device.clone().autodiff(),
+    )?;
+    let mut state = TrainState::new(net, config.optimizer.clone(), config.ema.decay);
+    let mut start = 0;
+    if options.resume {
+        match existing.last() {
+            Some((_, path)) => {
+                let ckpt = Checkpoint::read(path)?;
+                if ckpt.header.shape != shape {
+                    return Err(ModelError::checkpoint(
+                        path,
+                        format!(
+                            "was trained on {:?} images, the data gives {:?}",
+                            ckpt.header.shape, shape
+                        ),
+                    ));
+                }
+                state.load_checkpoint(&ckpt, path)?;
+                start = ckpt.header.step;
+            }
+            None => observer(&Event::Warning(format!(
+                "--resume: {} holds no checkpoint yet; starting from step 0",
+                ckpt_dir.display()
+            ))),
+        }
+    }
+    fs::create_dir_all(&ckpt_dir).map_err(|e| ModelError::io(&ckpt_dir, e))?;
+    let config_text = config.to_toml();
+    write_atomic(&saved_config, &config_text)?;
+    let log_path = out.join("log.csv");
+    prepare_log(&log_path, start)?;
+    let mut log = OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| ModelError::io(&log_path, e))?;
+
+    observer(&Event::Started {
+        start,
+        total: config.steps,
+        params: params::param_infos(&state.net)
+            .iter()
+            .map(ParamInfo::len)
+            .sum(),
+        shape,
+    });
+
+    let mut last_checkpoint = existing.last().map(|(_, p)| p.clone());
+    let mut last_loss = f64::NAN;
+    let mut window = (Instant::now(), 0usize, 0.0f64, 0usize);
+    let save = |state: &TrainState, step: u64| -> Result<PathBuf, ModelError> {
+        let path = ckpt_dir.join(checkpoint::file_name(step));
+        state
+            .to_checkpoint(step, config.seed, shape, config_text.clone())
+            .write(&path)?;
+        let all = checkpoint::list(&ckpt_dir)?;
+        for (_, old) in all.iter().rev().skip(config.keep_checkpoints) {
+            let _ = fs::remove_file(old);
+        }
+        Ok(path)
+    };
+    let end = options
+        .stop_after
+        .map_or(config.steps, |s| s.min(config.steps));
+    for step in start..end {
+        let batch = source.batch(step, config.batch, &device)?;
+        let lr = config.optimizer.lr_at(step, config.steps);
+        let output = state
+            .step(&batch, lr)
+            .map_err(|(what, value)| ModelError::NonFinite {
+                step: step + 1,
+                what,
+                value,
+                last_checkpoint: last_checkpoint
+                    .as_ref()
+                    .map_or("none".to_string(), |p| p.display().to_string()),
+            })?;
+        let done = step + 1;
+        last_loss = output.loss;
+        window.1 += config.batch;
+        window.2 += output.loss;
+        window.3 += 1;
+        observer(&Event::Step {
+            step: done,
+            loss: output.loss,
+            lr,
+            grad_norm: output.grad_norm,
+        });
+        if done % config.log_every == 0 || done == end {
+            let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+            writeln!(
+                log,
+                "{done},{:.6e},{lr:.6e},{:.6e},{rate:.2}",
+                window.2 / window.3 as f64,
+                output.grad_norm
+            )
+            .and_then(|()| log.flush())
+            .map_err(|e| ModelError::io(&log_path, e))?;
+            window = (Instant::now(), 0, 0.0, 0);
+        }
+        if done % config.checkpoint_every == 0 || done == end {
+            let path = save(&state, done)?;
+            observer(&Event::Checkpoint {
+                step: done,
+                path: path.clone(),
+            });
+            last_checkpoint = Some(path);
+        }
+    }
+    let checkpoint = match last_checkpoint {
+        Some(p) => p,
+        None => save(&state, start)?,
+    };
+    Ok(TrainSummary {
+        steps: end,
+        last_loss,
+        checkpoint,
+    })
+}
+
+/// Rebuilds a trained network from a checkpoint: the architecture from the config stored in
+/// it, the weights from its `model` (or `ema`) tensors, on `device` without autodiff.
+pub fn load_net(
+    path: &Path,
+    ema: bool,
+    device: &Device,
+) -> Result<(Net, RunConfig, Checkpoint), ModelError> {
+    let ckpt = Checkpoint::read(path)?;
+    let config = RunConfig::from_toml(&ckpt.header.config, path)?;
+    let levels = config.schedule.levels()?.len();
+    let net = Net::build(
+        &config.model,
+        ckpt.header.shape,
+        levels,
+        config.seed,
+        device,
+    )?;
+    let infos = params::param_infos(&net);
+    let group = if ema { Group::Ema } else { Group::Model };
+    ckpt.check_group(path, group, &infos)?;
+    let owned: Vec<Vec<f32>> = ckpt.group(group).into_iter().cloned().collect();
+    let net = params::replace_params(net, &params::from_host(&owned, device), false);
+    Ok((net, config, ckpt))
+}
