@@ -95,7 +95,7 @@ pub struct ExportArgs {
 
 /// Spec and parameter mistakes are usage errors (exit 2); unreadable or malformed files are
 /// runtime failures (exit 1).
-fn classify(error: DatasetError) -> anyhow::Error {
+pub fn classify(error: DatasetError) -> anyhow::Error {
     match error {
         DatasetError::Spec { .. } | DatasetError::InvalidParam { .. } => {
             anyhow::Error::new(UsageError(error.to_string()))

@@ -7,6 +7,7 @@ mod data;
 // Standalone line plots and image grids serve `data preview` and `theory`, which later issues add.
 #[allow(dead_code)]
 mod plot;
+mod train;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use commands::{NoiseArgs, ShowArgs, VerifyArgs};
 
-/// Spectrally anisotropic Gaussian diffusion: spectra, noise and verification.
+/// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data and training.
 #[derive(Debug, Parser)]
 #[command(name = "sagd", version, about, long_about = None)]
 struct Cli {
@@ -38,6 +39,8 @@ enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// Train a denoiser from a run config (TOML) into an output directory.
+    Train(train::TrainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Noise(args) => commands::noise(&args),
         Command::Verify(args) => commands::verify(&args),
         Command::Data { command } => data::run(&command),
+        Command::Train(args) => train::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -56,49 +56,168 @@ impl NoiseLevel {
 }
 
 /// A noise schedule, serializable with `kind = "ddpm-linear" | "cosine" | "edm"`.
+///
+/// In TOML it is one flat table, `kind` plus that kind's keys (missing keys take the defaults
+/// below); it is read through [`RawSchedule`] so that a wrong type is reported at its own key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(try_from = "RawSchedule", into = "RawSchedule")]
 pub enum Schedule {
     /// DDPM: `β_t` linear from `beta_start` to `beta_end` over `steps`, `ᾱ_t = Π_{s≤t}(1-β_s)`.
     DdpmLinear {
         /// β at t = 1.
-        #[serde(default = "default_beta_start")]
         beta_start: f64,
         /// β at t = T.
-        #[serde(default = "default_beta_end")]
         beta_end: f64,
         /// T.
-        #[serde(default = "default_steps")]
         steps: usize,
     },
     /// Nichol & Dhariwal: `ᾱ(t) = f(t)/f(0)`, `f(t) = cos²((t/T + s)/(1 + s)·π/2)`, with each
     /// `β_t = 1 - ᾱ_t/ᾱ_{t-1}` clipped to `max_beta`.
     Cosine {
         /// T.
-        #[serde(default = "default_steps")]
         steps: usize,
         /// The offset s.
-        #[serde(default = "default_cosine_offset")]
         offset: f64,
         /// Largest β.
-        #[serde(default = "default_max_beta")]
         max_beta: f64,
     },
     /// EDM/VE: `steps` noise levels `σ_i = (σ_min^{1/ρ} + i/(N-1)(σ_max^{1/ρ} - σ_min^{1/ρ}))^ρ`.
     Edm {
         /// Smallest σ.
-        #[serde(default = "default_sigma_min")]
         sigma_min: f64,
         /// Largest σ.
-        #[serde(default = "default_sigma_max")]
         sigma_max: f64,
         /// ρ.
-        #[serde(default = "default_rho")]
         rho: f64,
         /// N.
-        #[serde(default = "default_edm_steps")]
         steps: usize,
     },
+}
+
+/// The schedule table as written: `kind` and every key any kind takes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// `ddpm-linear`, `cosine` or `edm`.
+    pub kind: String,
+    /// ddpm-linear: β at t = 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta_start: Option<f64>,
+    /// ddpm-linear: β at t = T.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta_end: Option<f64>,
+    /// Number of levels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// cosine: the offset s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<f64>,
+    /// cosine: largest β.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_beta: Option<f64>,
+    /// edm: smallest σ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_min: Option<f64>,
+    /// edm: largest σ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_max: Option<f64>,
+    /// edm: ρ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rho: Option<f64>,
+}
+
+impl TryFrom<RawSchedule> for Schedule {
+    type Error = String;
+
+    fn try_from(r: RawSchedule) -> Result<Self, String> {
+        let given = [
+            ("beta_start", r.beta_start.is_some()),
+            ("beta_end", r.beta_end.is_some()),
+            ("steps", r.steps.is_some()),
+            ("offset", r.offset.is_some()),
+            ("max_beta", r.max_beta.is_some()),
+            ("sigma_min", r.sigma_min.is_some()),
+            ("sigma_max", r.sigma_max.is_some()),
+            ("rho", r.rho.is_some()),
+        ];
+        let allowed: &[&str] = match r.kind.as_str() {
+            "ddpm-linear" => &["beta_start", "beta_end", "steps"],
+            "cosine" => &["steps", "offset", "max_beta"],
+            "edm" => &["sigma_min", "sigma_max", "rho", "steps"],
+            other => {
+                return Err(format!(
+                    "schedule kind `{other}`: expected one of ddpm-linear, cosine, edm"
+                ));
+            }
+        };
+        if let Some((key, _)) = given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            return Err(format!(
+                "`{key}` is not a key of schedule kind `{}` (its keys: kind, {})",
+                r.kind,
+                allowed.join(", ")
+            ));
+        }
+        Ok(match r.kind.as_str() {
+            "ddpm-linear" => Self::DdpmLinear {
+                beta_start: r.beta_start.unwrap_or_else(default_beta_start),
+                beta_end: r.beta_end.unwrap_or_else(default_beta_end),
+                steps: r.steps.unwrap_or_else(default_steps),
+            },
+            "cosine" => Self::Cosine {
+                steps: r.steps.unwrap_or_else(default_steps),
+                offset: r.offset.unwrap_or_else(default_cosine_offset),
+                max_beta: r.max_beta.unwrap_or_else(default_max_beta),
+            },
+            _ => Self::Edm {
+                sigma_min: r.sigma_min.unwrap_or_else(default_sigma_min),
+                sigma_max: r.sigma_max.unwrap_or_else(default_sigma_max),
+                rho: r.rho.unwrap_or_else(default_rho),
+                steps: r.steps.unwrap_or_else(default_edm_steps),
+            },
+        })
+    }
+}
+
+impl From<Schedule> for RawSchedule {
+    fn from(s: Schedule) -> Self {
+        match s {
+            Schedule::DdpmLinear {
+                beta_start,
+                beta_end,
+                steps,
+            } => Self {
+                kind: "ddpm-linear".into(),
+                beta_start: Some(beta_start),
+                beta_end: Some(beta_end),
+                steps: Some(steps),
+                ..Self::default()
+            },
+            Schedule::Cosine {
+                steps,
+                offset,
+                max_beta,
+            } => Self {
+                kind: "cosine".into(),
+                steps: Some(steps),
+                offset: Some(offset),
+                max_beta: Some(max_beta),
+                ..Self::default()
+            },
+            Schedule::Edm {
+                sigma_min,
+                sigma_max,
+                rho,
+                steps,
+            } => Self {
+                kind: "edm".into(),
+                sigma_min: Some(sigma_min),
+                sigma_max: Some(sigma_max),
+                rho: Some(rho),
+                steps: Some(steps),
+                ..Self::default()
+            },
+        }
+    }
 }
 
 fn default_beta_start() -> f64 {

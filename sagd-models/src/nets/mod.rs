@@ -62,51 +62,174 @@ fn default_embedding() -> usize {
 }
 
 /// Which network, and its size: the `[model]` table of a run config.
+///
+/// In TOML it is one flat table, `kind` plus that kind's keys; it is read through
+/// [`RawModelConfig`] so that a wrong type is reported at its own key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(try_from = "RawModelConfig", into = "RawModelConfig")]
 pub enum ModelConfig {
     /// [`LinearDenoiser`]; `init_gain` is `Q` in `W = Q·I` at the start.
     Linear {
         /// Initial gain on every mode.
-        #[serde(default)]
         init_gain: f64,
     },
     /// [`CirculantDenoiser`]; `init_gain` is every mode's initial gain.
     Circulant {
         /// Initial gain on every mode.
-        #[serde(default)]
         init_gain: f64,
     },
     /// [`MlpDenoiser`].
     Mlp {
         /// Residual blocks.
-        #[serde(default = "default_depth")]
         depth: usize,
         /// Hidden width.
-        #[serde(default = "default_width")]
         width: usize,
         /// Size of the sinusoidal time embedding.
-        #[serde(default = "default_embedding")]
         embedding: usize,
     },
     /// [`UnetDenoiser`]: a preset, with any of its fields overridden.
     Unet {
         /// `tiny` (the default) or `paper`.
-        #[serde(default)]
         preset: Option<UnetPreset>,
         /// Channel widths per level.
-        #[serde(default)]
         widths: Option<Vec<usize>>,
         /// Residual blocks per level.
-        #[serde(default)]
         blocks: Option<usize>,
         /// Resolutions with self-attention.
-        #[serde(default)]
         attention: Option<Vec<usize>>,
         /// GroupNorm groups.
-        #[serde(default)]
         groups: Option<usize>,
     },
+}
+
+/// The `[model]` table as written: `kind` and every key any kind takes. Converted into
+/// [`ModelConfig`], which refuses keys that do not belong to the kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelConfig {
+    /// `linear`, `circulant`, `mlp` or `unet`.
+    pub kind: String,
+    /// linear, circulant: initial gain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_gain: Option<f64>,
+    /// mlp: residual blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+    /// mlp: hidden width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// mlp: embedding size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<usize>,
+    /// unet: preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<UnetPreset>,
+    /// unet: widths per level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<usize>>,
+    /// unet: blocks per level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<usize>,
+    /// unet: attention resolutions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Vec<usize>>,
+    /// unet: GroupNorm groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
+}
+
+impl TryFrom<RawModelConfig> for ModelConfig {
+    type Error = String;
+
+    fn try_from(raw: RawModelConfig) -> Result<Self, String> {
+        let given: Vec<(&str, bool)> = vec![
+            ("init_gain", raw.init_gain.is_some()),
+            ("depth", raw.depth.is_some()),
+            ("width", raw.width.is_some()),
+            ("embedding", raw.embedding.is_some()),
+            ("preset", raw.preset.is_some()),
+            ("widths", raw.widths.is_some()),
+            ("blocks", raw.blocks.is_some()),
+            ("attention", raw.attention.is_some()),
+            ("groups", raw.groups.is_some()),
+        ];
+        let allowed: &[&str] = match raw.kind.as_str() {
+            "linear" | "circulant" => &["init_gain"],
+            "mlp" => &["depth", "width", "embedding"],
+            "unet" => &["preset", "widths", "blocks", "attention", "groups"],
+            other => {
+                return Err(format!(
+                    "model.kind = `{other}`: expected one of linear, circulant, mlp, unet"
+                ));
+            }
+        };
+        if let Some((key, _)) = given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            return Err(format!(
+                "model.{key} is not a key of kind `{}` (its keys: kind, {})",
+                raw.kind,
+                allowed.join(", ")
+            ));
+        }
+        Ok(match raw.kind.as_str() {
+            "linear" => Self::Linear {
+                init_gain: raw.init_gain.unwrap_or(0.0),
+            },
+            "circulant" => Self::Circulant {
+                init_gain: raw.init_gain.unwrap_or(0.0),
+            },
+            "mlp" => Self::Mlp {
+                depth: raw.depth.unwrap_or_else(default_depth),
+                width: raw.width.unwrap_or_else(default_width),
+                embedding: raw.embedding.unwrap_or_else(default_embedding),
+            },
+            _ => Self::Unet {
+                preset: raw.preset,
+                widths: raw.widths,
+                blocks: raw.blocks,
+                attention: raw.attention,
+                groups: raw.groups,
+            },
+        })
+    }
+}
+
+impl From<ModelConfig> for RawModelConfig {
+    fn from(config: ModelConfig) -> Self {
+        let kind = config.kind().to_string();
+        match config {
+            ModelConfig::Linear { init_gain } | ModelConfig::Circulant { init_gain } => Self {
+                kind,
+                init_gain: Some(init_gain),
+                ..Self::default()
+            },
+            ModelConfig::Mlp {
+                depth,
+                width,
+                embedding,
+            } => Self {
+                kind,
+                depth: Some(depth),
+                width: Some(width),
+                embedding: Some(embedding),
+                ..Self::default()
+            },
+            ModelConfig::Unet {
+                preset,
+                widths,
+                blocks,
+                attention,
+                groups,
+            } => Self {
+                kind,
+                preset,
+                widths,
+                blocks,
+                attention,
+                groups,
+                ..Self::default()
+            },
+        }
+    }
 }
 
 impl Default for ModelConfig {

@@ -1,0 +1,101 @@
+//! Training-step throughput of the U-Net presets on batches of 64 × 3 × 32 × 32 (coloured
+//! noise, DDPM levels, AdamW with clipping and EMA: the whole `sagd train` step), with the
+//! timing method of `benches/peers/train_peer.py`: 2 warm-up steps, then the median of at
+//! least 5 timed steps. Prints one JSON line per preset with images/s and the process's peak
+//! resident memory, for `benches/peers/compare_train.sh`.
+//!
+//! Run with `cargo run --release --example train_throughput [-- tiny|paper ...]`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sagd::datasets::spec::DataSpec;
+use sagd::datasets::transform::Pipeline;
+use sagd::models::nets::{ModelConfig, Net, UnetPreset};
+use sagd::models::optim::OptimizerConfig;
+use sagd::models::train::{BatchSource, TrainState};
+use sagd::prelude::*;
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`), if known.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    sagd::ops::link();
+    let presets: Vec<String> = std::env::args().skip(1).collect();
+    let presets = if presets.is_empty() {
+        vec!["tiny".to_string()]
+    } else {
+        presets
+    };
+    let batch = 64;
+    let steps: usize = std::env::var("SAGD_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    for name in presets {
+        let preset = match name.as_str() {
+            "tiny" => UnetPreset::Tiny,
+            "paper" => UnetPreset::Paper,
+            other => return Err(format!("unknown preset `{other}` (tiny or paper)").into()),
+        };
+        let device = Device::flex();
+        let shape = [3, 32, 32];
+        let levels = Schedule::ddpm_linear().levels()?;
+        let config = ModelConfig::Unet {
+            preset: Some(preset),
+            widths: None,
+            blocks: None,
+            attention: None,
+            groups: None,
+        };
+        let net = Net::build(&config, shape, levels.len(), 0, &device.clone().autodiff())?;
+        let params: usize = sagd::models::params::param_infos(&net)
+            .iter()
+            .map(|i| i.len())
+            .sum();
+        let data = "shapes:n=1024,size=3x32x32,seed=0"
+            .parse::<DataSpec>()?
+            .load()?;
+        let spectrum = parse_spectrum("power-law:alpha=-0.5,eps=0.05")?;
+        let cov = Arc::new(SpectralCovariance::new(
+            spectrum.as_ref(),
+            shape,
+            Normalization::Energy,
+        )?);
+        let mut source = BatchSource::new(
+            data,
+            Pipeline::default(),
+            0,
+            levels,
+            cov,
+            Parameterization::ColouredEps,
+        )?;
+        let mut state = TrainState::new(net, OptimizerConfig::default(), 0.999);
+        let mut times = Vec::new();
+        for step in 0..(2 + steps) as u64 {
+            let t = Instant::now();
+            let b = source.batch(step, batch, &device)?;
+            state
+                .step(&b, 2e-4)
+                .map_err(|(what, v)| format!("{what} = {v}"))?;
+            if step >= 2 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let median = times[times.len() / 2];
+        println!(
+            "{{\"impl\": \"sagd\", \"preset\": \"{name}\", \"params\": {params}, \"batch\": {batch}, \
+             \"median_step_s\": {median}, \"images_per_s\": {}, \"peak_rss_mib\": {}, \"threads\": {}}}",
+            batch as f64 / median,
+            peak_rss_mib().unwrap_or(f64::NAN),
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    }
+    Ok(())
+}
