@@ -60,7 +60,7 @@ pub enum ModelError {
     NonFinite {
         /// The step whose update was refused.
         step: u64,
-        /// `loss` or `gradient norm`.
+        /// `loss`, `gradient norm` or `weights`.
         what: &'static str,
         /// The value (NaN or inf).
         value: f64,

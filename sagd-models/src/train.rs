@@ -234,6 +234,13 @@ impl BatchSource {
         covariance: Arc<SpectralCovariance>,
         parameterization: Parameterization,
     ) -> Result<Self, ModelError> {
+        if dataset.is_empty() {
+            return Err(ModelError::config(
+                "data.spec",
+                dataset.name(),
+                "a dataset with at least one image",
+            ));
+        }
         if dataset.is_u8() && !pipeline.scales() {
             pipeline.transforms.push(Transform::Scale);
         }
@@ -568,9 +575,19 @@ pub fn train(
     let mut window = (Instant::now(), 0usize, 0.0f64, 0usize);
     let save = |state: &TrainState, step: u64| -> Result<PathBuf, ModelError> {
         let path = ckpt_dir.join(checkpoint::file_name(step));
-        state
-            .to_checkpoint(step, config.seed, shape, config_text.clone())
-            .write(&path)?;
+        let ckpt = state.to_checkpoint(step, config.seed, shape, config_text.clone());
+        // A checkpoint is only ever "the last good one" if every stored value is finite.
+        if let Some(bad) = ckpt.values.iter().flatten().find(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                step,
+                what: "weights",
+                value: *bad as f64,
+                last_checkpoint: checkpoint::list(&ckpt_dir)?
+                    .last()
+                    .map_or("none".to_string(), |(_, p)| p.display().to_string()),
+            });
+        }
+        ckpt.write(&path)?;
         let all = checkpoint::list(&ckpt_dir)?;
         for (_, old) in all.iter().rev().skip(config.keep_checkpoints) {
             let _ = fs::remove_file(old);

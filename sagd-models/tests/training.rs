@@ -443,3 +443,35 @@ fn unet_presets_have_the_documented_sizes() {
         assert!((lo..hi).contains(&(n as f64)), "{arch:?}: {n} parameters");
     }
 }
+
+/// A diverging run (an absurd learning rate, no clipping) stops at the first non-finite loss
+/// with the step and the last good checkpoint, which is whole and holds finite weights.
+#[test]
+fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    sagd_ops::link();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = run_config(50, 1);
+    config.optimizer.lr = 1e30;
+    config.optimizer.warmup = 0;
+    config.optimizer.grad_clip = 0.0;
+    let quiet = &mut |_: &sagd_models::Event| {};
+    let e = train(&config, dir.path(), &TrainOptions::default(), quiet).unwrap_err();
+    let message = e.to_string();
+    let sagd_models::ModelError::NonFinite {
+        step,
+        last_checkpoint,
+        ..
+    } = e
+    else {
+        panic!("expected a non-finite stop, got: {message}");
+    };
+    assert!(message.contains("training stopped at step"), "{message}");
+    assert!(step >= 2, "{message}");
+    let ckpt = Checkpoint::read(Path::new(&last_checkpoint)).unwrap();
+    assert_eq!(ckpt.header.step, step - 1);
+    assert!(
+        ckpt.group(Group::Model)
+            .iter()
+            .all(|v| v.iter().all(|x| x.is_finite()))
+    );
+}
