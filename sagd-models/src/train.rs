@@ -551,6 +551,14 @@ pub fn train(
         }
     }
     fs::create_dir_all(&ckpt_dir).map_err(|e| ModelError::io(&ckpt_dir, e))?;
+    // A kill during a checkpoint write leaves only its temporary file: clear it away.
+    if let Ok(entries) = fs::read_dir(&ckpt_dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".ckpt.tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
     let config_text = config.to_toml();
     write_atomic(&saved_config, &config_text)?;
     let log_path = out.join("log.csv");

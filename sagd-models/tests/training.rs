@@ -120,6 +120,12 @@ fn resume_is_bit_exact() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("--resume"), "{e}");
+    // What a kill in the middle of a checkpoint write leaves: a torn temporary file.
+    let torn = split
+        .path()
+        .join("checkpoints")
+        .join("step-00000015.ckpt.tmp");
+    std::fs::write(&torn, b"SAGDCKPT torn").unwrap();
     train(
         &run_config(20, 10),
         split.path(),
@@ -130,6 +136,10 @@ fn resume_is_bit_exact() {
         quiet,
     )
     .unwrap();
+    assert!(
+        !torn.exists(),
+        "the torn temporary file is cleared on resume"
+    );
     let a = Checkpoint::read(
         &straight
             .path()
