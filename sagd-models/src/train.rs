@@ -306,8 +306,8 @@ impl BatchSource {
         let dim: usize = self.shape.iter().product();
         let mut x_t = vec![0.0f32; batch * dim];
         let mut target = vec![0.0f32; batch * dim];
-        for b in 0..batch {
-            let level = self.levels[index[b]];
+        for (b, &t) in index.iter().enumerate() {
+            let level = self.levels[t];
             let (a, s) = (level.scale() as f32, level.sigma as f32);
             let range = b * dim..(b + 1) * dim;
             for i in range.clone() {

@@ -485,3 +485,29 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
             .all(|v| v.iter().all(|x| x.is_finite()))
     );
 }
+
+/// The full config example in README.md parses and validates, so the documentation cannot drift
+/// from the schema.
+#[test]
+fn readme_config_example_is_valid() {
+    sagd_ops::link();
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("### Training").expect("a Training section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let config = RunConfig::from_toml(block, Path::new("README.md")).unwrap();
+    assert_eq!(config.model.kind(), "unet");
+    assert_eq!(config.noise.spectrum, "power-law:alpha=-0.5,eps=0.05");
+    // And every ready config in experiments/.
+    for name in [
+        "shapes-tiny-isotropic",
+        "shapes-tiny-powerlaw",
+        "mnist32-unet",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../experiments")
+            .join(format!("{name}.toml"));
+        RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

@@ -377,6 +377,8 @@ impl ModelConfig {
 }
 
 /// Any of the four networks.
+// A run holds one `Net`; the variants' size difference costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Net {
     /// See [`LinearDenoiser`].
