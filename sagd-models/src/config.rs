@@ -205,6 +205,23 @@ impl RunConfig {
         Ok(())
     }
 
+    /// The forward noise's covariance `Σ_w` on images of `shape`; errors name `noise.spectrum`.
+    pub fn noise_covariance(
+        &self,
+        shape: [usize; 3],
+    ) -> Result<sagd_core::SpectralCovariance, ModelError> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            ModelError::config(
+                "noise.spectrum",
+                &self.noise.spectrum,
+                format!("a valid spectrum ({e})"),
+            )
+        };
+        let spectrum = sagd_core::parse_spectrum(&self.noise.spectrum).map_err(|e| invalid(&e))?;
+        sagd_core::SpectralCovariance::new(spectrum.as_ref(), shape, self.noise.normalization)
+            .map_err(|e| invalid(&e))
+    }
+
     /// The first key (other than [`RESUMABLE_KEYS`]) where `self` and `other` differ.
     pub fn incompatible_key(&self, other: &Self) -> Option<String> {
         let a = toml::Value::try_from(self).ok()?;

@@ -72,15 +72,7 @@ impl<S: ImageShape> TrainedDenoiser<S> {
                 got: format!("{:?} (what it was trained on)", ckpt.header.shape),
             });
         }
-        let spectrum = sagd_core::parse_spectrum(&config.noise.spectrum).map_err(|e| {
-            ModelError::config(
-                "noise.spectrum",
-                &config.noise.spectrum,
-                format!("a valid spectrum ({e})"),
-            )
-        })?;
-        let covariance =
-            SpectralCovariance::new(spectrum.as_ref(), shape.dims(), config.noise.normalization)?;
+        let covariance = config.noise_covariance(shape.dims())?;
         Ok(Self {
             net,
             shape,

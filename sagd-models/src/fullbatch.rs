@@ -116,19 +116,8 @@ pub fn affine_map(
         }
         Net::Circulant(m) => {
             let [_, c, n] = m.kernel.dims();
-            let (h, wd) = (m.height, m.width);
-            // W[i][j] = h[i ⊖ j]: gather the kernel with the index of each (i, j).
-            let mut idx = Vec::with_capacity(n * n);
-            for i in 0..n {
-                let (iy, ix) = (i / wd, i % wd);
-                for j in 0..n {
-                    let (jy, jx) = (j / wd, j % wd);
-                    idx.push(((iy + h - jy) % h) * wd + (ix + wd - jx) % wd);
-                }
-            }
-            let index = int_tensor(&idx, device);
-            let kernel = m.kernel.val().select(0, sel.clone()).reshape([c, n]);
-            let blocks = kernel.select(1, index).reshape([c, n, n]);
+            // W_c = P_cᵀ, with P_c the row-vector form the forward pass uses.
+            let blocks = m.matrices(level, device).swap_dims(1, 2);
             let rows: Vec<Tensor<2>> = (0..c)
                 .map(|ch| {
                     let block = blocks

@@ -469,25 +469,8 @@ pub fn train(
 
     let device = device_for(&config.device)?;
     let (dataset, pipeline) = config.data.load()?;
-    let spectrum = sagd_core::parse_spectrum(&config.noise.spectrum).map_err(|e| {
-        ModelError::config(
-            "noise.spectrum",
-            &config.noise.spectrum,
-            format!("a valid spectrum ({e})"),
-        )
-    })?;
     let shape = pipeline.output_shape(dataset.shape())?;
-    let covariance = Arc::new(
-        SpectralCovariance::new(spectrum.as_ref(), shape, config.noise.normalization).map_err(
-            |e| {
-                ModelError::config(
-                    "noise.spectrum",
-                    &config.noise.spectrum,
-                    format!("a valid spectrum ({e})"),
-                )
-            },
-        )?,
-    );
+    let covariance = Arc::new(config.noise_covariance(shape)?);
     let levels = config.schedule.levels()?;
     let mut source = BatchSource::new(
         dataset,

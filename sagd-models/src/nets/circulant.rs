@@ -60,6 +60,24 @@ impl CirculantDenoiser {
         int_tensor(&idx, device)
     }
 
+    /// The matrices `P_c` of level `level`, `[C, N, N]` with `P[j][i] = h[i ⊖ j]`: the row
+    /// vector `x·P_c` is the circular convolution `h_c ⊛ x` (so `W_c = P_cᵀ` as a map on
+    /// column vectors).
+    pub fn matrices(&self, level: usize, device: &Device) -> Tensor<3> {
+        self.matrices_with(level, &self.circulant_index(device), device)
+    }
+
+    /// [`Self::matrices`] with the gather index built once by the caller.
+    fn matrices_with(&self, level: usize, index: &Tensor<1, Int>, device: &Device) -> Tensor<3> {
+        let [_, c, n] = self.kernel.dims();
+        let kernel = self
+            .kernel
+            .val()
+            .select(0, int_tensor(&[level], device))
+            .reshape([c, n]);
+        kernel.select(1, index.clone()).reshape([c, n, n])
+    }
+
     /// The convolution of `x` (`[B, C, H, W]`) at each sample's level.
     pub fn forward(&self, x: Tensor<4>, cond: &Conditioning) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
@@ -69,10 +87,12 @@ impl CirculantDenoiser {
         let flat = x.reshape([b, c, n]);
         let y = per_level(flat, &cond.index, |level, rows| {
             let count = rows.dims()[0];
-            let sel = int_tensor(&[level], &device);
-            let kernel = self.kernel.val().select(0, sel.clone()).reshape([c, n]);
-            let matrix = kernel.select(1, index.clone()).reshape([c, n, n]);
-            let bias = self.bias.val().select(0, sel).reshape([1, c, 1]);
+            let matrix = self.matrices_with(level, &index, &device);
+            let bias = self
+                .bias
+                .val()
+                .select(0, int_tensor(&[level], &device))
+                .reshape([1, c, 1]);
             // [count, C, N] → [C, count, N] · [C, N, N] → back.
             let out = rows.swap_dims(0, 1).matmul(matrix).swap_dims(0, 1);
             out + bias.expand([count, c, n])
