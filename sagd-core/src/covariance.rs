@@ -18,7 +18,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftNum, FftPlanner};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, SpectrumError};
+use crate::error::{CoreError, SpectrumError, invalid_value};
 use crate::grid::FrequencyGrid;
 use crate::spectrum::NoiseSpectrum;
 
@@ -377,6 +377,47 @@ impl SpectralCovariance {
         data.par_chunks_mut(self.grid.len()).for_each_init(
             || Workspace::new(plans, h, w),
             |ws, plane| ws.filter_plane(plans, plane, &table),
+        );
+        Ok(())
+    }
+
+    /// Applies a stationary filter given by its per-frequency multiplier `m(f)` (a table of
+    /// H×W values, row-major in `fftfreq` order, with `m(f) = m(-f)`) to every image and
+    /// channel: `x ← F⁻¹ diag(m) F x`. Filters that are not functions of `w(f)` alone, such as
+    /// the posterior means of stationary data, use this instead of
+    /// [`apply_multiplier`](Self::apply_multiplier).
+    pub fn apply_table<T: Real>(
+        &self,
+        data: &mut [T],
+        context: &str,
+        table: &[f64],
+    ) -> Result<(), CoreError> {
+        self.check_len(data.len(), context)?;
+        let (h, w) = (self.grid.height, self.grid.width);
+        if table.len() != h * w {
+            return Err(CoreError::ShapeMismatch {
+                context: format!("{context}: multiplier table"),
+                expected: format!("{h}x{w} = {} values", h * w),
+                got: format!("{} values", table.len()),
+            });
+        }
+        if let Some(bad) = table.iter().find(|m| !m.is_finite()) {
+            return Err(invalid_value(
+                &format!("{context}: multiplier"),
+                bad,
+                "a finite number",
+            ));
+        }
+        let hw = self.grid.len() as f64;
+        let wc = w / 2 + 1;
+        let half: Vec<T> = (0..h)
+            .flat_map(|k| (0..wc).map(move |l| (k, l)))
+            .map(|(k, l)| T::of(table[k * w + l] / hw))
+            .collect();
+        let plans = self.plans::<T>();
+        data.par_chunks_mut(self.grid.len()).for_each_init(
+            || Workspace::new(plans, h, w),
+            |ws, plane| ws.filter_plane(plans, plane, &half),
         );
         Ok(())
     }

@@ -268,3 +268,40 @@ fn bad_tables_are_typed_errors() {
             .contains("whole number")
     );
 }
+
+#[test]
+fn apply_table_matches_the_naive_dft_and_refuses_bad_tables() {
+    // A table that is not a function of w(f): the filter of a different symmetric profile.
+    for (c, h, w) in [(1, 5, 6), (2, 4, 7), (1, 6, 1)] {
+        let cov = SpectralCovariance::from_amplitudes(
+            "test",
+            vec![1.0; h * w],
+            [c, h, w],
+            Normalization::None,
+        )
+        .unwrap();
+        let table: Vec<f64> = smooth_table(h, w).iter().map(|v| v * v - 0.5).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let data: Vec<f64> = (0..2 * c * h * w)
+            .map(|_| rand::Rng::random::<f64>(&mut rng) - 0.5)
+            .collect();
+        let mut filtered = data.clone();
+        cov.apply_table(&mut filtered, "test", &table).unwrap();
+        for (plane, out) in data.chunks(h * w).zip(filtered.chunks(h * w)) {
+            let naive = naive_filter(plane, h, w, &table);
+            for (a, b) in naive.iter().zip(out) {
+                assert!((a - b).abs() < 1e-12, "{c}x{h}x{w}: {a} vs {b}");
+            }
+        }
+    }
+    let cov =
+        SpectralCovariance::from_amplitudes("test", vec![1.0; 16], [1, 4, 4], Normalization::None)
+            .unwrap();
+    let mut x = vec![0.0f64; 16];
+    let short = cov.apply_table(&mut x, "probe", &[1.0; 15]).unwrap_err();
+    assert!(short.to_string().contains("16 values"), "{short}");
+    let mut table = vec![1.0; 16];
+    table[3] = f64::NAN;
+    let nan = cov.apply_table(&mut x, "probe", &table).unwrap_err();
+    assert!(nan.to_string().contains("probe"), "{nan}");
+}

@@ -1,0 +1,142 @@
+//! The probability-flow ODE, by Euler's or Heun's method, in the VP or the EDM variables.
+//!
+//! - **EDM form** (`x̃ = x/√ᾱ`, `σ̃ = σ/√ᾱ`): `dx̃/dσ̃ = (x̃ - D(x̃; σ̃))/σ̃ = ε̂^(w)`, the
+//!   denoiser evaluated at `x = √ᾱ x̃`. It needs no β(t), so it serves VP and VE schedules
+//!   alike; one Euler step is exactly a DDIM (η = 0) step.
+//! - **VP form**: `dx/dt = -½β(t)[x - ε̂^(w)/σ_t]`, integrated in `u = -ln ᾱ` (so that
+//!   `β dt = du` and the discrete schedule needs no interpolation):
+//!   `dx/du = -½[x - ε̂^(w)/σ(u)]`. Variance-preserving schedules only.
+//!
+//! Heun's method corrects every step but the last (EDM's Algorithm 1). The last step goes from
+//! the lowest visited level to `σ = 0`: in the EDM form an Euler step, which lands exactly on
+//! `x̂_0`; in the VP form, where `ε̂/σ` is singular at `σ = 0`, the same denoising step
+//! `x̂_0 = (x - σ ε̂)/√ᾱ`.
+
+use burn::tensor::Device;
+use sagd_core::{ImageShape, Images, NoiseOperator, NoiseRng};
+use sagd_models::Denoiser;
+
+use crate::error::SamplerError;
+use crate::sampler::{Common, OdeForm, Progress, Sampler, check_finite, eps, lin, next_level};
+
+/// The integration scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Solver {
+    /// First order, one evaluation per step.
+    Euler,
+    /// Second order, two evaluations per step (one on the last).
+    Heun,
+}
+
+/// The probability-flow ODE sampler.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbabilityFlow {
+    /// Euler or Heun.
+    pub solver: Solver,
+    /// VP or EDM variables.
+    pub form: OdeForm,
+    /// Steps, spacing, prior.
+    pub common: Common,
+}
+
+/// Largest `|ᾱ + σ² - 1|` for a level to count as variance-preserving.
+const VP_TOLERANCE: f64 = 1e-9;
+
+impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
+    fn name(&self) -> String {
+        let solver = match self.solver {
+            Solver::Euler => "euler",
+            Solver::Heun => "heun",
+        };
+        format!("{solver}(form={}, {})", self.form, self.common.describe())
+    }
+
+    fn steps(&self) -> usize {
+        self.common.steps
+    }
+
+    fn evaluations(&self) -> usize {
+        match self.solver {
+            Solver::Euler => self.common.steps,
+            Solver::Heun => 2 * self.common.steps - 1,
+        }
+    }
+
+    fn sample(
+        &self,
+        denoiser: &dyn Denoiser<S>,
+        noise: &dyn NoiseOperator<S>,
+        count: usize,
+        rng: &mut NoiseRng,
+        device: &Device,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Images<S>, SamplerError> {
+        let levels = denoiser.levels();
+        if self.form == OdeForm::Vp
+            && let Some((t, l)) = levels
+                .iter()
+                .enumerate()
+                .find(|(_, l)| (l.alpha_bar + l.sigma * l.sigma - 1.0).abs() > VP_TOLERANCE)
+        {
+            return Err(SamplerError::config(
+                "form",
+                "vp",
+                format!(
+                    "a variance-preserving schedule (level {t} has ᾱ = {}, σ = {}); use form = edm",
+                    l.alpha_bar, l.sigma
+                ),
+            ));
+        }
+        let (path, mut x) = self.common.start(denoiser, noise, count, rng, device)?;
+        let heun = self.solver == Solver::Heun;
+        let mut evaluations = 0;
+        for (n, &t) in path.iter().enumerate() {
+            let (from, to) = (levels[t], next_level(levels, &path, n));
+            let (a, s, a2, s2) = (from.scale(), from.sigma, to.scale(), to.sigma);
+            let e = eps(denoiser, &x, t, &mut evaluations)?;
+            let last = n + 1 == path.len();
+            x = match self.form {
+                OdeForm::Edm => {
+                    // x' = a' (x/a + (σ̃' - σ̃) ε̂): an Euler step in x̃, mapped back.
+                    let h = a2 * (s2 / a2 - s / a);
+                    let euler = lin(&x, a2 / a, Some(&[(&e, h)]))?;
+                    if heun && !last {
+                        let e2 = eps(denoiser, &euler, path[n + 1], &mut evaluations)?;
+                        lin(&x, a2 / a, Some(&[(&e, h / 2.0), (&e2, h / 2.0)]))?
+                    } else {
+                        euler
+                    }
+                }
+                OdeForm::Vp if last => lin(&x, 1.0 / a, Some(&[(&e, -s / a)]))?,
+                OdeForm::Vp => {
+                    // h = u' - u < 0; f(x) = -½(x - ε̂/σ).
+                    let h = 2.0 * (a.ln() - a2.ln());
+                    let euler = lin(&x, 1.0 - h / 2.0, Some(&[(&e, h / (2.0 * s))]))?;
+                    if heun {
+                        let e2 = eps(denoiser, &euler, path[n + 1], &mut evaluations)?;
+                        // x + h/2 (f(x) + f(x_euler))
+                        lin(
+                            &x,
+                            1.0 - h / 4.0,
+                            Some(&[
+                                (&euler, -h / 4.0),
+                                (&e, h / (4.0 * s)),
+                                (&e2, h / (4.0 * s2)),
+                            ]),
+                        )?
+                    } else {
+                        euler
+                    }
+                }
+            };
+            progress(&Progress {
+                step: n + 1,
+                steps: path.len(),
+                sigma: s,
+                evaluations,
+            });
+        }
+        check_finite(&x, path.len())?;
+        Ok(x)
+    }
+}
