@@ -7,6 +7,7 @@ mod data;
 // Standalone line plots and image grids serve `data preview` and `theory`, which later issues add.
 #[allow(dead_code)]
 mod plot;
+mod sample;
 mod train;
 
 use std::process::ExitCode;
@@ -15,7 +16,8 @@ use clap::{Parser, Subcommand};
 
 use commands::{NoiseArgs, ShowArgs, VerifyArgs};
 
-/// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data and training.
+/// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data, training and
+/// sampling.
 #[derive(Debug, Parser)]
 #[command(name = "sagd", version, about, long_about = None)]
 struct Cli {
@@ -41,6 +43,8 @@ enum Command {
     },
     /// Train a denoiser from a run config (TOML) into an output directory.
     Train(train::TrainArgs),
+    /// Draw images from a checkpoint or from the exact oracle of grf/gmm data.
+    Sample(sample::SampleArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify(&args),
         Command::Data { command } => data::run(&command),
         Command::Train(args) => train::run(&args),
+        Command::Sample(args) => sample::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use sagd_core::{
-    ImageShape, Images, NoiseLevel, Parameterization, Parameterized, Schedule,
+    DynShape, ImageShape, Images, NoiseLevel, Parameterization, Parameterized, Schedule,
     ScoreParameterization, SpectralCovariance,
 };
 
@@ -65,11 +65,27 @@ impl<S: ImageShape> TrainedDenoiser<S> {
     /// `shape`, on `device`. A checkpoint trained on another shape is refused.
     pub fn load(path: &Path, ema: bool, shape: S, device: &Device) -> Result<Self, ModelError> {
         let (net, config, ckpt) = crate::train::load_net(path, ema, device)?;
-        if ckpt.header.shape != shape.dims() {
+        Self::from_parts(path, net, config, ckpt.header.shape, shape)
+    }
+
+    /// Wraps a network built in code (for example one just trained in-process) with the
+    /// run config it belongs to, for images of `shape`.
+    pub fn new(net: Net, config: RunConfig, shape: S) -> Result<Self, ModelError> {
+        Self::from_parts(Path::new("<in memory>"), net, config, shape.dims(), shape)
+    }
+
+    fn from_parts(
+        path: &Path,
+        net: Net,
+        config: RunConfig,
+        trained: [usize; 3],
+        shape: S,
+    ) -> Result<Self, ModelError> {
+        if trained != shape.dims() {
             return Err(ModelError::Shape {
                 context: format!("checkpoint {}", path.display()),
                 expected: format!("{:?} (the requested images)", shape.dims()),
-                got: format!("{:?} (what it was trained on)", ckpt.header.shape),
+                got: format!("{trained:?} (what it was trained on)"),
             });
         }
         let covariance = config.noise_covariance(shape.dims())?;
@@ -91,6 +107,15 @@ impl<S: ImageShape> TrainedDenoiser<S> {
     /// The network.
     pub fn net(&self) -> &Net {
         &self.net
+    }
+}
+
+impl TrainedDenoiser<DynShape> {
+    /// Loads the checkpoint at `path` for the image shape it was trained on.
+    pub fn load_any(path: &Path, ema: bool, device: &Device) -> Result<Self, ModelError> {
+        let (net, config, ckpt) = crate::train::load_net(path, ema, device)?;
+        let [c, h, w] = ckpt.header.shape;
+        Self::from_parts(path, net, config, ckpt.header.shape, DynShape::new(c, h, w))
     }
 }
 

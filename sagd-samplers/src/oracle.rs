@@ -79,9 +79,13 @@ impl OracleData {
                     power: vec![config.within * config.within; hw],
                 })
             }
-            other => Err(SamplerError::NoOracle(format!(
-                "{other:?}: the oracle knows the laws of `grf` and `gmm` data only"
-            ))),
+            Source::Mnist(_) => Err(no_oracle("mnist")),
+            Source::FashionMnist(_) => Err(no_oracle("fashion-mnist")),
+            Source::Cifar10(_) => Err(no_oracle("cifar10")),
+            Source::Folder { .. } => Err(no_oracle("folder")),
+            Source::Npy { .. } => Err(no_oracle("npy")),
+            Source::Npz { .. } => Err(no_oracle("npz")),
+            Source::Shapes(_) => Err(no_oracle("shapes")),
         }
     }
 
@@ -152,6 +156,12 @@ impl OracleData {
     }
 }
 
+fn no_oracle(kind: &str) -> SamplerError {
+    SamplerError::NoOracle(format!(
+        "`{kind}` data: the oracle knows the laws of `grf` and `gmm` data only"
+    ))
+}
+
 /// The exact posterior-mean denoiser of [`OracleData`] under the noise covariance `Σ_w`, on
 /// the levels of a schedule. It predicts the coloured noise.
 #[derive(Debug)]
@@ -218,7 +228,7 @@ impl<S: ImageShape> OracleDenoiser<S> {
             SamplerError::config("t", t, format!("a level index below {}", self.levels.len()))
         })?;
         let d = self.shape.numel();
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(SamplerError::config(
                 "oracle input",
                 format!("{} values", x.len()),

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::SamplerError;
 
 /// How the visited levels are spread over the schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Spacing {
     /// Evenly spaced indices `round(i (T-1)/(n-1))`.
+    #[default]
     Uniform,
     /// Indices `round((i/(n-1))² (T-1))`: dense at low noise (DDIM's quadratic spacing).
     Quadratic,
@@ -28,12 +29,6 @@ pub enum Spacing {
         /// ρ (7 in EDM).
         rho: f64,
     },
-}
-
-impl Default for Spacing {
-    fn default() -> Self {
-        Self::Uniform
-    }
 }
 
 impl Spacing {

@@ -39,7 +39,7 @@ fn stationary_path_equals_the_dense_posterior() {
     )
     .unwrap()
     .dense();
-    let means = vec![
+    let means = [
         (0..d)
             .map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.6)
             .collect::<Vec<f64>>(),
@@ -48,7 +48,7 @@ fn stationary_path_equals_the_dense_posterior() {
             .collect::<Vec<f64>>(),
         vec![0.2; d],
     ];
-    let weights = vec![0.5, 0.3, 0.2];
+    let weights = [0.5, 0.3, 0.2];
     let schedule = Schedule::ddpm_linear();
     let x: Vec<f64> = (0..3 * d)
         .map(|i| ((i * 37 % 23) as f64 / 11.0 - 1.0) * 1.3)
