@@ -138,11 +138,19 @@ struct Sampled {
     oracle: Option<OracleData>,
 }
 
-fn eight_bit(source: &Source) -> bool {
-    matches!(
-        source,
-        Source::Mnist(_) | Source::FashionMnist(_) | Source::Cifar10(_) | Source::Folder { .. }
-    )
+/// Whether the run's data were 8-bit images (stored as bytes, read as [0, 1]); training then
+/// appends `scale` when the transforms lack it. Image sources always are; a `.npy`/`.npz`
+/// source is when its array is `u8`, which needs a look at the file.
+fn eight_bit(spec: &DataSpec) -> bool {
+    match &spec.source {
+        Source::Mnist(_)
+        | Source::FashionMnist(_)
+        | Source::Cifar10(_)
+        | Source::Folder { .. }
+        | Source::Shapes(_) => true,
+        Source::Npy { .. } | Source::Npz { .. } => spec.load().is_ok_and(|d| d.is_u8()),
+        Source::Grf(_) | Source::Gmm(_) => false,
+    }
 }
 
 /// The newest checkpoint of a run directory, or the file itself.
@@ -176,10 +184,11 @@ fn from_checkpoint(path: &Path, ema: bool, device: &sagd_core::prelude::Device) 
     let noise =
         SpectralNoise::from_covariance(Arc::new(denoiser.covariance().clone()), denoiser.shape())?;
     let spec: Result<DataSpec, _> = denoiser.config.data.spec.parse();
-    let unit = spec.map(|s| eight_bit(&s.source)).unwrap_or(false);
-    let unscale = Pipeline::parse(&denoiser.config.data.transforms)
-        .map(|p| p.scales())
-        .unwrap_or(false);
+    let unit = spec.map(|s| eight_bit(&s)).unwrap_or(false);
+    let unscale = unit
+        || Pipeline::parse(&denoiser.config.data.transforms)
+            .map(|p| p.scales())
+            .unwrap_or(false);
     let describe = json!({
         "checkpoint": file,
         "ema": ema,
