@@ -4,10 +4,9 @@
 
 mod commands;
 mod data;
-// Standalone line plots and image grids serve `data preview` and `theory`, which later issues add.
-#[allow(dead_code)]
 mod plot;
 mod sample;
+mod theory;
 mod train;
 
 use std::process::ExitCode;
@@ -45,6 +44,11 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw images from a checkpoint or from the exact oracle of grf/gmm data.
     Sample(sample::SampleArgs),
+    /// The analytic theory of spectral bias: how fast each mode is learned.
+    Theory {
+        #[command(subcommand)]
+        command: theory::TheoryCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,16 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Writes `text` to stdout; a closed pipe (`sagd … --json | head`) is not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     sagd_ops::link();
     let cli = Cli::parse();
@@ -86,6 +100,7 @@ fn main() -> ExitCode {
         Command::Data { command } => data::run(&command),
         Command::Train(args) => train::run(&args),
         Command::Sample(args) => sample::run(&args),
+        Command::Theory { command } => theory::run(&command),
     };
     match result {
         Ok(code) => code,

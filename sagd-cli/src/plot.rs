@@ -97,6 +97,36 @@ pub fn write_heatmap_png(path: &Path, map: &HeatMap, profile: Option<&LinePlot>)
     write_png_atomic(path, &canvas.pixels, width, height, ExtendedColorType::Rgb8)
 }
 
+/// Render line plots side by side, left to right, into one PNG file.
+pub fn write_line_plots_png(path: &Path, plots: &[&LinePlot]) -> Result<()> {
+    ensure!(
+        !plots.is_empty(),
+        "no plots to draw into {}",
+        path.display()
+    );
+    let width = LINE_PLOT_WIDTH as usize * plots.len();
+    let mut canvas = Canvas::new(width, LINE_PLOT_HEIGHT as usize)?;
+    for (i, plot) in plots.iter().enumerate() {
+        draw_line_plot(
+            &mut canvas,
+            Rect::new(
+                i as i64 * LINE_PLOT_WIDTH,
+                0,
+                LINE_PLOT_WIDTH,
+                LINE_PLOT_HEIGHT,
+            ),
+            plot,
+        );
+    }
+    write_png_atomic(
+        path,
+        &canvas.pixels,
+        canvas.width,
+        canvas.height,
+        ExtendedColorType::Rgb8,
+    )
+}
+
 /// Render a single line plot to PNG.
 pub fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
     let mut canvas = Canvas::new(LINE_PLOT_WIDTH as usize, LINE_PLOT_HEIGHT as usize)?;

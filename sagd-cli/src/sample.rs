@@ -62,9 +62,9 @@ pub struct SampleArgs {
     /// DDIM's η in [0, 1].
     #[arg(long, default_value_t = 0.0)]
     eta: f64,
-    /// The ODE's variables for euler and heun: edm or vp.
-    #[arg(long, default_value = "edm")]
-    form: String,
+    /// The ODE's variables for euler and heun: edm (default) or vp.
+    #[arg(long)]
+    form: Option<String>,
     /// uniform, quadratic, karras or karras:rho=R.
     #[arg(long, default_value = "uniform")]
     spacing: String,
@@ -120,6 +120,12 @@ fn model_error(e: ModelError) -> anyhow::Error {
         e => anyhow::Error::new(e),
     }
 }
+
+/// The longest oracle schedule accepted.
+const MAX_LEVELS: usize = 100_000;
+
+/// The most values (`count · C·H·W`) one run keeps in memory.
+const MAX_VALUES: usize = 1 << 31;
 
 /// How the samples relate to the data's own range.
 struct Range {
@@ -224,10 +230,24 @@ fn from_oracle(args: &SampleArgs, spectrum: &str) -> Result<Sampled> {
         SpectralCovariance::new(parsed.as_ref(), dims, normalization)
             .map_err(|e| usage(format!("--spectrum: {e}")))?,
     );
+    if !(2..=MAX_LEVELS).contains(&args.levels) {
+        return Err(usage(format!(
+            "--levels {}: expected 2 ..= {MAX_LEVELS}",
+            args.levels
+        )));
+    }
+    if normalization == Normalization::PerSampleStd {
+        return Err(usage(
+            "--normalization per-sample-std: its noise is not Gaussian, so the oracle would not \
+             be exact; use energy or none",
+        ));
+    }
     let schedule = match args.schedule.as_str() {
+        // DDPM's β range is for T = 1000; other lengths scale it by 1000/T (as improved DDPM
+        // does), so the schedule still ends near ᾱ_T ≈ 4e-5.
         "ddpm-linear" => Schedule::DdpmLinear {
-            beta_start: 1e-4,
-            beta_end: 0.02,
+            beta_start: 1e-4 * 1000.0 / args.levels as f64,
+            beta_end: (0.02 * 1000.0 / args.levels as f64).min(0.999),
             steps: args.levels,
         },
         "cosine" => match Schedule::cosine() {
@@ -282,7 +302,12 @@ fn sampler_config(args: &SampleArgs, levels: usize) -> Result<SamplerConfig> {
         method,
         steps: args.steps.unwrap_or(default_steps),
         eta: args.eta,
-        form: args.form.parse::<OdeForm>().map_err(sampler_error)?,
+        form: args
+            .form
+            .as_deref()
+            .unwrap_or("edm")
+            .parse::<OdeForm>()
+            .map_err(sampler_error)?,
         spacing: args.spacing.parse::<Spacing>().map_err(sampler_error)?,
         prior: args.prior.parse::<Prior>().map_err(sampler_error)?,
     };
@@ -290,6 +315,11 @@ fn sampler_config(args: &SampleArgs, levels: usize) -> Result<SamplerConfig> {
         return Err(usage(format!(
             "--eta {} applies to --sampler ddim only",
             args.eta
+        )));
+    }
+    if let (Some(form), Method::Ddim | Method::Ddpm) = (&args.form, method) {
+        return Err(usage(format!(
+            "--form {form} applies to --sampler euler and heun only"
         )));
     }
     config.validate().map_err(sampler_error)?;
@@ -332,7 +362,23 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
         }
     }
     let config = sampler_config(args, source.denoiser.levels().len())?;
+    config
+        .check_levels(source.denoiser.levels())
+        .map_err(sampler_error)?;
     let sampler = config.build::<DynShape>().map_err(sampler_error)?;
+    if args
+        .count
+        .checked_mul(shape.numel())
+        .is_none_or(|n| n > MAX_VALUES)
+    {
+        return Err(usage(format!(
+            "--count {}: {} images of {} values exceed one run's limit of {MAX_VALUES} values; \
+             split the run",
+            args.count,
+            args.count,
+            shape.numel()
+        )));
+    }
 
     let samples_path = args.out.join("samples.npy");
     if samples_path.exists() && !args.overwrite {
@@ -363,7 +409,8 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
     let mut clipped = 0usize;
     for b in 0..batches {
         let n = args.batch.min(args.count - b * args.batch);
-        // One ChaCha8 stream per batch: batch b of a seed is the same whatever --count.
+        // One ChaCha8 stream per batch: a full batch b of a seed is the same whatever
+        // --count (a shorter last batch draws its fresh noise differently).
         let mut rng = noise_rng(args.seed);
         rng.set_stream(b as u64);
         let done = (b * sampler.steps()) as u64;
@@ -421,11 +468,14 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
         "grid": grid_path,
     });
     if let Some(data) = &source.oracle {
-        summary["data_check"] = data_check(data, &all, dims)?;
+        summary["data_check"] =
+            data_check(data, &source.noise.covariance_arc().power(), &all, dims)?;
     }
     let summary_path = args.out.join("summary.json");
     let text = serde_json::to_string_pretty(&summary)?;
-    let temp = args.out.join(".summary.json.tmp");
+    let temp = args
+        .out
+        .join(format!(".summary.json.{}.tmp", std::process::id()));
     std::fs::write(&temp, &text).with_context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, &summary_path)
         .with_context(|| format!("cannot write {}", summary_path.display()))?;
@@ -491,7 +541,12 @@ fn write_grid(path: &Path, all: &[f32], dims: [usize; 3], unit_range: bool) -> R
 
 /// How the oracle's samples compare with the data law: per-mode variances for a `grf`,
 /// component shares for a `gmm`.
-fn data_check(data: &OracleData, samples: &[f32], dims: [usize; 3]) -> Result<Value> {
+fn data_check(
+    data: &OracleData,
+    noise_power: &[f64],
+    samples: &[f32],
+    dims: [usize; 3],
+) -> Result<Value> {
     let OracleData::Stationary {
         weights,
         means,
@@ -504,12 +559,16 @@ fn data_check(data: &OracleData, samples: &[f32], dims: [usize; 3]) -> Result<Va
     if means.len() == 1 {
         let set = Dataset::new("samples", dims, Pixels::F32(samples.to_vec()), None)?;
         let observed = stats::second_moment_spectrum(&set)?;
+        // Modes outside the spectrum's support stay at the prior's zero by design: they are
+        // counted apart, not compared.
         let mut rel: Vec<f64> = observed
             .iter()
             .zip(power)
-            .filter(|(_, l)| **l > 0.0)
-            .map(|(o, l)| (o / l - 1.0).abs())
+            .zip(noise_power)
+            .filter(|((_, l), w)| **l > 0.0 && **w > 0.0)
+            .map(|((o, l), _)| (o / l - 1.0).abs())
             .collect();
+        let off_support = noise_power.iter().filter(|w| **w == 0.0).count();
         rel.sort_by(f64::total_cmp);
         let median = rel.get(rel.len() / 2).copied().unwrap_or(f64::NAN);
         let max = rel.last().copied().unwrap_or(f64::NAN);
@@ -518,8 +577,10 @@ fn data_check(data: &OracleData, samples: &[f32], dims: [usize; 3]) -> Result<Va
             "median_relative_error": median,
             "max_relative_error": max,
             "modes": rel.len(),
+            "modes_off_support": off_support,
             // The sampling error alone: |F x|² of a complex Gaussian mode is exponential, so
-            // its mean over N images has relative sd 1/√N (√(2/N) for the real DC mode).
+            // its mean over N images has relative sd 1/√N (√(2/N) for the real DC and Nyquist
+            // modes).
             "sampling_sd_per_mode": 1.0 / ((samples.len() / d * dims[0]) as f64).sqrt(),
         }));
     }

@@ -114,6 +114,9 @@ fn bad_requests_exit_2_and_say_what_was_expected() {
             &["--sampler", "heun", "--form", "vp", "--schedule", "edm"][..],
             "vp",
         ),
+        (&["--sampler", "ddim", "--form", "vp"][..], "--form"),
+        (&["--normalization", "per-sample-std"][..], "not Gaussian"),
+        (&["--levels", "1"][..], "--levels"),
     ] {
         let o = base(extra);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", text(&o));
@@ -132,7 +135,8 @@ fn bad_requests_exit_2_and_say_what_was_expected() {
     assert!(text(&o).contains("grf"), "{}", text(&o));
     let o = sagd(&["sample", "--spectrum", "isotropic", "--out", out_s]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(!out.join("samples.npy").exists());
+    // Refused requests leave nothing behind, not even the directory.
+    assert!(!out.exists());
 }
 
 #[test]

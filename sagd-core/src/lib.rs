@@ -13,6 +13,8 @@
 //! - [`schedule`] and [`parameterization`]: noise schedules and exact conversions between
 //!   coloured ε, whitened ε, x0, v and score;
 //! - [`density`]: Gaussian and Gaussian-mixture data with exact noisy scores and posteriors;
+//! - [`theory`]: the analytic theory of spectral bias (learning speed per mode) under
+//!   anisotropic noise;
 //! - [`verify`]: the property suite any spectrum can be run through.
 //!
 //! The built-in spectra live in `sagd-ops`.
@@ -30,6 +32,7 @@ pub mod schedule;
 pub mod shape;
 pub mod spectrum;
 pub mod terminal;
+pub mod theory;
 pub mod verify;
 
 pub use covariance::{Normalization, SpectralCovariance};

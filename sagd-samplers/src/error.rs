@@ -22,7 +22,7 @@ pub enum SamplerError {
     #[error("the noise operator does not match the denoiser: {0}")]
     NoiseMismatch(String),
     /// The images turned NaN or infinite.
-    #[error("sampling produced non-finite values ({what}) after step {step} of {steps}")]
+    #[error("sampling produced non-finite values ({what}) by step {step} of {steps}")]
     NonFinite {
         /// The last step taken.
         step: usize,

@@ -42,6 +42,25 @@ pub struct ProbabilityFlow {
 /// Largest `|ᾱ + σ² - 1|` for a level to count as variance-preserving.
 const VP_TOLERANCE: f64 = 1e-9;
 
+/// Refuses a schedule that is not variance-preserving (the VP form needs `σ² = 1 - ᾱ`).
+pub(crate) fn check_vp(levels: &[sagd_core::NoiseLevel]) -> Result<(), SamplerError> {
+    match levels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| (l.alpha_bar + l.sigma * l.sigma - 1.0).abs() > VP_TOLERANCE)
+    {
+        Some((t, l)) => Err(SamplerError::config(
+            "form",
+            "vp",
+            format!(
+                "a variance-preserving schedule (level {t} has ᾱ = {}, σ = {}); use form = edm",
+                l.alpha_bar, l.sigma
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
     fn name(&self) -> String {
         let solver = match self.solver {
@@ -58,7 +77,7 @@ impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
     fn evaluations(&self) -> usize {
         match self.solver {
             Solver::Euler => self.common.steps,
-            Solver::Heun => 2 * self.common.steps - 1,
+            Solver::Heun => (2 * self.common.steps).saturating_sub(1),
         }
     }
 
@@ -72,20 +91,8 @@ impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Images<S>, SamplerError> {
         let levels = denoiser.levels();
-        if self.form == OdeForm::Vp
-            && let Some((t, l)) = levels
-                .iter()
-                .enumerate()
-                .find(|(_, l)| (l.alpha_bar + l.sigma * l.sigma - 1.0).abs() > VP_TOLERANCE)
-        {
-            return Err(SamplerError::config(
-                "form",
-                "vp",
-                format!(
-                    "a variance-preserving schedule (level {t} has ᾱ = {}, σ = {}); use form = edm",
-                    l.alpha_bar, l.sigma
-                ),
-            ));
+        if self.form == OdeForm::Vp {
+            check_vp(levels)?;
         }
         let (path, mut x) = self.common.start(denoiser, noise, count, rng, device)?;
         let heun = self.solver == Solver::Heun;

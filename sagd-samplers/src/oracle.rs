@@ -67,15 +67,11 @@ impl OracleData {
                 ))
             }
             Source::Gmm(config) => {
-                let mixture = config.mixture()?;
+                config.validate()?;
                 let hw = config.size[1] * config.size[2];
                 Ok(Self::Stationary {
-                    weights: mixture.weights().to_vec(),
-                    means: mixture
-                        .means()
-                        .iter()
-                        .map(|m| m.as_slice().to_vec())
-                        .collect(),
+                    weights: vec![1.0; config.components],
+                    means: config.means(),
                     power: vec![config.within * config.within; hw],
                 })
             }
@@ -139,6 +135,30 @@ impl OracleData {
                         "oracle power",
                         p,
                         "finite numbers >= 0",
+                    ));
+                }
+                // The Fourier filters read half the plane: the table must be even in f.
+                let grid = sagd_core::FrequencyGrid::new(dims[1], dims[2]);
+                for k in 0..dims[1] {
+                    for l in 0..dims[2] {
+                        let (mk, ml) = grid.mirror(k, l);
+                        let (a, b) = (power[k * dims[2] + l], power[mk * dims[2] + ml]);
+                        if (a - b).abs() > 1e-12 * a.abs().max(b.abs()) {
+                            return Err(SamplerError::config(
+                                "oracle power",
+                                format!("{a} at ({k}, {l}) but {b} at its mirror ({mk}, {ml})"),
+                                "a table with λ(f) = λ(-f)",
+                            ));
+                        }
+                    }
+                }
+                // A mode with no data variance separates components whose means differ there;
+                // the posterior would be a hard assignment, which this path does not compute.
+                if means.len() > 1 && power.contains(&0.0) {
+                    return Err(SamplerError::config(
+                        "oracle power",
+                        "0 in some mode",
+                        "a positive variance in every mode for a mixture",
                     ));
                 }
             }
@@ -265,7 +285,8 @@ impl<S: ImageShape> OracleDenoiser<S> {
     ) -> Result<Vec<f64>, SamplerError> {
         let (a, s) = (level.scale(), level.sigma);
         let d = self.shape.numel();
-        // C_f = a² λ_f + σ² w_f²; a mode with C_f = 0 is identically zero and gets 0.
+        // C_f = a² λ_f + σ² w_f²; C_f = 0 only for one component (mixtures need λ_f > 0), where
+        // the mode of x - aμ is identically zero, and it gets 0.
         let c: Vec<f64> = power
             .iter()
             .zip(self.noise.power())

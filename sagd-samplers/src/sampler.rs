@@ -63,7 +63,9 @@ pub enum Prior {
     /// `N(0, σ_T² Σ_w)`: the terminal distribution of the anisotropic process (default).
     #[default]
     Matched,
-    /// `N(0, σ_T² I)`: white noise whatever the spectrum — an ablation only.
+    /// `N(0, σ_T² I)`: white noise whatever the spectrum — an ablation only. Modes outside
+    /// the spectrum's support (or with very little noise power) are never denoised: every
+    /// step only rescales them, so they end up with the prior's content times `1/√ᾱ_T`.
     White,
 }
 
@@ -204,6 +206,28 @@ impl SamplerConfig {
             && !(rho.is_finite() && rho > 0.0)
         {
             return Err(SamplerError::config("rho", rho, "a finite number > 0"));
+        }
+        Ok(())
+    }
+
+    /// Checks these settings against a denoiser's levels before any work: the step count
+    /// and spacing (through [`select`]) and, for the VP form, a variance-preserving schedule.
+    pub fn check_levels(&self, levels: &[NoiseLevel]) -> Result<(), SamplerError> {
+        self.validate()?;
+        if let Some((t, l)) = levels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.validate().is_err())
+        {
+            return Err(SamplerError::config(
+                "levels",
+                format!("level {t}: ᾱ = {}, σ = {}", l.alpha_bar, l.sigma),
+                "0 < ᾱ ≤ 1 and σ > 0 at every level",
+            ));
+        }
+        select(levels, self.steps, self.spacing)?;
+        if matches!(self.method, Method::Euler | Method::Heun) && self.form == OdeForm::Vp {
+            crate::ode::check_vp(levels)?;
         }
         Ok(())
     }

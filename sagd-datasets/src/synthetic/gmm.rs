@@ -95,7 +95,7 @@ impl GmmConfig {
     }
 
     /// The component means, `K` vectors of length d, drawn from the seed.
-    fn means(&self) -> Vec<Vec<f64>> {
+    pub fn means(&self) -> Vec<Vec<f64>> {
         let mut rng = stream_rng(self.seed, MEANS_STREAM);
         (0..self.components)
             .map(|_| {
