@@ -148,6 +148,7 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
         crossing,
         exclude: args.exclude,
     };
+    config.validate().map_err(|e| usage(e.to_string()))?;
     // Modes the data never excite (λ = 0) have nothing to learn: they are left out and counted.
     let kept: Vec<usize> = (0..lambda_all.len())
         .filter(|&i| lambda_all[i] > 0.0)

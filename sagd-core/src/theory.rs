@@ -505,6 +505,26 @@ impl Default for TheoryConfig {
     }
 }
 
+impl TheoryConfig {
+    /// Checks the settings (η, Q, the σ range, `exclude`); the error names the one at fault.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        ModeTheory {
+            lambda: 1.0,
+            w: 1.0,
+            eta: self.eta,
+            q: self.q,
+            sigma_min: self.sigma_min,
+            sigma_max: self.sigma_max,
+            model: self.model,
+        }
+        .validate()?;
+        if !(self.exclude.is_finite() && self.exclude >= 1.0) {
+            return Err(invalid_value("exclude", self.exclude, "a number >= 1"));
+        }
+        Ok(())
+    }
+}
+
 /// The theory's prediction for one mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModePrediction {
@@ -599,9 +619,7 @@ pub fn predict(
     if let Some(t) = tau.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
         return Err(invalid_value("tau", t, "finite values >= 0"));
     }
-    if !(config.exclude.is_finite() && config.exclude >= 1.0) {
-        return Err(invalid_value("exclude", config.exclude, "a number >= 1"));
-    }
+    config.validate()?;
     let mut modes: Vec<ModePrediction> = Vec::with_capacity(lambda.len());
     // Modes with the same (λ, w) (mirror frequencies, channels, symmetric spectra) share one
     // computation.
@@ -762,6 +780,45 @@ mod tests {
         let t = m.learning_time(Crossing::Geometric).unwrap();
         let mean = (m.initial_variance() * m.target_variance()).sqrt();
         assert!((m.variance(t) / mean - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn predict_shares_equal_modes_and_splits_rising_from_falling() {
+        // Q = 0.5: the initial variance is σ_T² (σ_0/σ_T)^1 = 6400 · 2.5e-5 = 0.16; modes below fall,
+        // modes above rise.
+        let config = TheoryConfig {
+            q: 0.5,
+            ..TheoryConfig::default()
+        };
+        let lambda = [1e-3, 2e-3, 50.0, 90.0, 50.0, 1e-3];
+        let w = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let tau = tau_grid(&lambda, &w, &config, 20);
+        let p = predict(&lambda, &w, &config, &tau).unwrap();
+        assert_eq!(p.modes[2], p.modes[4]);
+        for (m, &l) in p.modes.iter().zip(&lambda) {
+            let alone = ModeTheory {
+                lambda: l,
+                w: 1.0,
+                eta: config.eta,
+                q: config.q,
+                sigma_min: config.sigma_min,
+                sigma_max: config.sigma_max,
+                model: config.model,
+            };
+            assert_eq!(m.tau_star, alone.learning_time(Crossing::Geometric));
+            assert_eq!(m.variance[7], alone.variance(tau[7]));
+        }
+        let (up, down) = (p.increasing.unwrap(), p.decreasing.unwrap());
+        assert_eq!((up.modes, down.modes), (3, 3));
+        // Excluding modes whose initial variance is within 10^6 of the target leaves fewer.
+        let strict = TheoryConfig {
+            exclude: 1e6,
+            ..config
+        };
+        let q = predict(&lambda, &w, &strict, &tau).unwrap();
+        let kept = q.increasing.map_or(0, |f| f.modes) + q.decreasing.map_or(0, |f| f.modes);
+        assert!(kept < 6, "{kept}");
+        assert!(predict(&lambda, &w[..3], &config, &tau).is_err());
     }
 
     #[test]
