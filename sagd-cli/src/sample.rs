@@ -310,6 +310,7 @@ fn sampler_config(args: &SampleArgs, levels: usize) -> Result<SamplerConfig> {
             .map_err(sampler_error)?,
         spacing: args.spacing.parse::<Spacing>().map_err(sampler_error)?,
         prior: args.prior.parse::<Prior>().map_err(sampler_error)?,
+        final_denoise: true,
     };
     if args.eta != 0.0 && method != Method::Ddim {
         return Err(usage(format!(

@@ -21,6 +21,64 @@ use crate::plot::{LinePlot, Series, write_line_plots_png};
 pub enum TheoryCommand {
     /// Per-mode curves λ̃_k(τ), learning times τ_k* and the fitted exponent of τ* ∝ λ^(-α).
     Predict(PredictArgs),
+    /// Train a linear or circulant denoiser by full-batch gradient descent on grf data and
+    /// compare each mode's generated variance (PF-ODE, Heun) with the theory at checkpoints.
+    Validate(ValidateArgs),
+}
+
+/// `sagd theory validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The data: a grf spec (its exact covariance is the full batch), e.g. grf:size=1x8x8,beta=1.
+    #[arg(long)]
+    data: String,
+    /// The noise spectrum.
+    #[arg(long)]
+    spectrum: String,
+    /// The spectrum's normalization: energy or none.
+    #[arg(long, default_value = "energy")]
+    normalization: String,
+    /// linear or circulant (full-batch gradient descent, compared with the theory), or mlp
+    /// (Adam on minibatches, sampled by Monte Carlo: the theory is a guide there).
+    #[arg(long, default_value = "linear")]
+    model: String,
+    /// mlp: images drawn from the grf for training.
+    #[arg(long, default_value_t = 8192)]
+    images: usize,
+    /// mlp: minibatch size.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// mlp: Adam's learning rate (constant).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// mlp: samples drawn at each checkpoint to measure the mode variances.
+    #[arg(long, default_value_t = 2048)]
+    samples: usize,
+    /// Noise levels of the trained ladder (EDM spacing, ρ = 7), each trained independently.
+    #[arg(long, default_value_t = 48)]
+    levels: usize,
+    /// Smallest noise level σ_0. Gradient descent needs about (λ_max + σ_T² w_max)/λ_min
+    /// steps, so the range is narrower than EDM's by default.
+    #[arg(long, default_value_t = 0.02)]
+    sigma_min: f64,
+    /// Largest noise level σ_T.
+    #[arg(long, default_value_t = 2.0)]
+    sigma_max: f64,
+    /// Gradient-descent step η (default: 0.5 over the fastest mode's rate at σ_T).
+    #[arg(long)]
+    eta: Option<f64>,
+    /// Total steps (default: until every mode has passed three times its learning time).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Checkpoints, log-spaced in steps up to the last.
+    #[arg(long, default_value_t = 6)]
+    checkpoints: usize,
+    /// Output directory: validate.csv, validate.json, validate.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `sagd theory predict`.
@@ -81,6 +139,7 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 pub fn run(command: &TheoryCommand) -> Result<ExitCode> {
     match command {
         TheoryCommand::Predict(args) => predict_command(args),
+        TheoryCommand::Validate(args) => validate_command(args),
     }
 }
 
@@ -349,6 +408,784 @@ fn plot(path: &std::path::Path, p: &Prediction, spectrum: &str) -> Result<()> {
             Series {
                 name: &fall_name,
                 points: line(p.decreasing),
+                markers: false,
+            },
+        ],
+        log_x: true,
+        log_y: true,
+    };
+    write_line_plots_png(path, &[&curves, &times])
+}
+
+/// One checkpoint of a validation: per mode, the theory (gradient descent, exact iterates) and
+/// the trained model's generated variance.
+struct Checkpoint {
+    step: u64,
+    theory: Vec<f64>,
+    flow: Vec<f64>,
+    trained: Vec<f64>,
+}
+
+fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
+    use sagd_core::{DynShape, Schedule, SpectralNoise};
+    use sagd_models::fullbatch::FullBatchProblem;
+    use sagd_models::{ModelConfig, Net, RunConfig, TrainedDenoiser};
+    use sagd_samplers::affine::generated_mode_variances;
+    use sagd_samplers::{Method, OdeForm, SamplerConfig};
+
+    let spec: DataSpec = args.data.parse().map_err(crate::data::classify)?;
+    let Source::Grf(grf) = &spec.source else {
+        return Err(usage(format!(
+            "--data {}: validate trains on a grf's exact covariance; give a grf spec",
+            args.data
+        )));
+    };
+    grf.validate().map_err(crate::data::classify)?;
+    let dims = grf.size;
+    let d: usize = dims.iter().product();
+    if d > 256 {
+        return Err(usage(format!(
+            "--data {}: {d} values per image; validate trains dense {d}x{d} maps per level, \
+             at most 256 values (e.g. 1x16x16)",
+            args.data
+        )));
+    }
+    if !(2..=512).contains(&args.levels) {
+        return Err(usage(format!(
+            "--levels {}: expected 2 ..= 512",
+            args.levels
+        )));
+    }
+    if args.checkpoints == 0 {
+        return Err(usage("--checkpoints must be at least 1"));
+    }
+    let normalization: Normalization = args
+        .normalization
+        .parse()
+        .map_err(|e| usage(format!("--normalization: {e}")))?;
+    if normalization == Normalization::PerSampleStd {
+        return Err(usage(
+            "--normalization per-sample-std is not Gaussian; the theory needs energy or none",
+        ));
+    }
+    let spectrum = parse_spectrum(&args.spectrum).map_err(|e| usage(format!("--spectrum: {e}")))?;
+    let noise_cov = SpectralCovariance::new(spectrum.as_ref(), dims, normalization)
+        .map_err(|e| usage(format!("--spectrum: {e}")))?;
+    let pixels = dims[1] * dims[2];
+    if args.model == "mlp" {
+        return validate_mlp(args, grf, dims, noise_cov);
+    }
+    let (kind, model) = match args.model.as_str() {
+        "linear" => (ModelKind::Linear, ModelConfig::Linear { init_gain: 0.0 }),
+        "circulant" => (
+            ModelKind::Circulant { pixels },
+            ModelConfig::Circulant { init_gain: 0.0 },
+        ),
+        other => {
+            return Err(usage(format!(
+                "--model `{other}`: expected linear, circulant or mlp"
+            )));
+        }
+    };
+    let schedule = Schedule::Edm {
+        sigma_min: args.sigma_min,
+        sigma_max: args.sigma_max,
+        rho: 7.0,
+        steps: args.levels,
+    };
+    schedule
+        .validate()
+        .map_err(|e| usage(format!("--sigma-min/--sigma-max/--levels: {e}")))?;
+    let sigmas: Vec<f64> = schedule.levels()?.iter().map(|l| l.sigma).collect();
+
+    let lambda = grf.mode_variances().repeat(dims[0]);
+    let w = noise_cov.power().repeat(dims[0]);
+    let speedup = match kind {
+        ModelKind::Circulant { pixels } => pixels as f64,
+        _ => 1.0,
+    };
+    let fastest = lambda
+        .iter()
+        .zip(&w)
+        .map(|(l, w)| l + args.sigma_max.powi(2) * w)
+        .fold(0.0, f64::max);
+    let eta = args.eta.unwrap_or(0.5 / (2.0 * speedup * fastest));
+    if !(eta.is_finite() && eta > 0.0 && 2.0 * eta * speedup * fastest < 2.0) {
+        return Err(usage(format!(
+            "--eta {eta}: expected a step in (0, {}) (gradient descent diverges beyond)",
+            1.0 / (speedup * fastest)
+        )));
+    }
+    let theory_of = |l: f64, wk: f64| sagd_core::theory::ModeTheory {
+        lambda: l,
+        w: wk,
+        eta,
+        q: 0.0,
+        sigma_min: args.sigma_min,
+        sigma_max: args.sigma_max,
+        model: kind,
+    };
+    let learning_times: Vec<Option<f64>> = lambda
+        .iter()
+        .zip(&w)
+        .map(|(&l, &wk)| theory_of(l, wk).learning_time(Crossing::Geometric))
+        .collect();
+    let slowest = learning_times.iter().flatten().cloned().fold(0.0, f64::max);
+    let fastest_tau = learning_times
+        .iter()
+        .flatten()
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
+    let steps = args.steps.unwrap_or((3.0 * slowest).ceil().max(1.0) as u64);
+    if steps > 2_000_000 {
+        return Err(usage(format!(
+            "{steps} gradient-descent steps would be needed; narrow --sigma-min/--sigma-max, \
+             use smoother data or spectrum, or set --steps"
+        )));
+    }
+    // Checkpoints log-spaced from a third of the fastest learning time to the last step.
+    let first = (fastest_tau / 3.0).max(1.0).min(steps as f64);
+    let mut marks: Vec<u64> = (0..args.checkpoints)
+        .map(|i| {
+            let f = if args.checkpoints == 1 {
+                1.0
+            } else {
+                i as f64 / (args.checkpoints - 1) as f64
+            };
+            (first.ln() + f * ((steps as f64).ln() - first.ln()))
+                .exp()
+                .round() as u64
+        })
+        .collect();
+    marks.dedup();
+
+    let device = sagd_core::prelude::Device::flex();
+    let train_device = device.clone().autodiff();
+    let data_cov = SpectralCovariance::from_amplitudes(
+        "grf",
+        grf.mode_variances().iter().map(|v| v.sqrt()).collect(),
+        dims,
+        Normalization::None,
+    )?;
+    let problem = FullBatchProblem::from_covariance(&data_cov, &noise_cov, &train_device)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut net =
+        Net::build(&model, dims, args.levels, 0, &train_device).map_err(|e| anyhow::anyhow!(e))?;
+    let mut state =
+        sagd_models::optim::OptimizerState::new(&net, sagd_models::optim::OptimizerKind::Sgd);
+    let config_text = format!(
+        "parameterization = \"x0\"\n[data]\nspec = \"{}\"\n[noise]\nspectrum = \"{}\"\nnormalization = \"{}\"\n\
+         [schedule]\nkind = \"edm\"\nsigma_min = {}\nsigma_max = {}\nrho = 7.0\nsteps = {}\n\
+         [model]\nkind = \"{}\"\n",
+        args.data.replace('"', ""),
+        args.spectrum.replace('"', ""),
+        args.normalization,
+        args.sigma_min,
+        args.sigma_max,
+        args.levels,
+        args.model
+    );
+    let run_config = RunConfig::from_toml(&config_text, std::path::Path::new("<theory validate>"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let shape = DynShape::new(dims[0], dims[1], dims[2]);
+    let noise = SpectralNoise::from_covariance(std::sync::Arc::new(noise_cov.clone()), shape)?;
+    let mut heun = SamplerConfig::new(Method::Heun, args.levels);
+    heun.form = OdeForm::Edm;
+    // The theory's generated variance is that of x(σ_0): stop at the lowest level.
+    heun.final_denoise = false;
+    let sampler = heun.build::<DynShape>().map_err(|e| usage(e.to_string()))?;
+
+    let bar = indicatif::ProgressBar::new(steps);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut results = Vec::new();
+    let mut done = 0u64;
+    for &mark in &marks {
+        while done < mark {
+            let (next, _) = problem
+                .gd_step(net, &sigmas, eta, &mut state)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            net = next;
+            done += 1;
+            if done.is_multiple_of(64) {
+                bar.set_position(done);
+            }
+        }
+        let denoiser = TrainedDenoiser::new(net.clone(), run_config.clone(), shape)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let trained = generated_mode_variances(sampler.as_ref(), &denoiser, &noise, &train_device)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let (theory, flow): (Vec<f64>, Vec<f64>) = lambda
+            .iter()
+            .zip(&w)
+            .map(|(&l, &wk)| {
+                let m = theory_of(l, wk);
+                (
+                    m.variance_gd(mark).unwrap_or(f64::NAN),
+                    m.variance(mark as f64),
+                )
+            })
+            .unzip();
+        results.push(Checkpoint {
+            step: mark,
+            theory,
+            flow,
+            trained,
+        });
+    }
+    bar.finish_and_clear();
+    write_validation(args, dims, &lambda, &w, eta, &learning_times, &results)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_validation(
+    args: &ValidateArgs,
+    dims: [usize; 3],
+    lambda: &[f64],
+    w: &[f64],
+    eta: f64,
+    learning_times: &[Option<f64>],
+    results: &[Checkpoint],
+) -> Result<ExitCode> {
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
+    let hw = dims[1] * dims[2];
+    let mut csv =
+        String::from("step,channel,ky,kx,lambda,w,theory_gd,theory_flow,trained,relative_error\n");
+    let mut worst = (0.0f64, 0u64, 0usize);
+    let mut per_checkpoint = Vec::new();
+    for r in results {
+        let mut cp_worst = 0.0f64;
+        for i in 0..lambda.len() {
+            if w[i] == 0.0 {
+                continue; // outside the support: both are zero
+            }
+            let rel = (r.trained[i] / r.theory[i] - 1.0).abs();
+            if rel > cp_worst {
+                cp_worst = rel;
+            }
+            if rel > worst.0 {
+                worst = (rel, r.step, i);
+            }
+            let (c, k, l) = (i / hw, (i % hw) / dims[2], i % dims[2]);
+            let _ = writeln!(
+                csv,
+                "{},{c},{k},{l},{},{},{},{},{},{rel}",
+                r.step, lambda[i], w[i], r.theory[i], r.flow[i], r.trained[i]
+            );
+        }
+        per_checkpoint.push(json!({"step": r.step, "max_relative_error": cp_worst}));
+    }
+    let csv_path = args.out.join("validate.csv");
+    write_atomic(&csv_path, csv.as_bytes())?;
+    let fit_points: Vec<(f64, f64)> = lambda
+        .iter()
+        .zip(learning_times)
+        .zip(w)
+        .filter(|(_, wk)| **wk > 0.0)
+        .filter_map(|((&l, t), _)| t.map(|t| (l, t)))
+        .collect();
+    let fit = sagd_core::theory::fit_exponent(&fit_points);
+    let summary = json!({
+        "data": args.data,
+        "spectrum": args.spectrum,
+        "model": args.model,
+        "levels": args.levels,
+        "sigma_min": args.sigma_min,
+        "sigma_max": args.sigma_max,
+        "eta": eta,
+        "steps": results.last().map_or(0, |r| r.step),
+        "checkpoints": per_checkpoint,
+        "max_relative_error": worst.0,
+        "worst": {"step": worst.1, "mode": worst.2, "lambda": lambda[worst.2]},
+        "exponent": fit.map(|f| json!({"alpha": f.alpha, "r2": f.r2, "modes": f.modes})),
+        "csv": csv_path,
+    });
+    let json_path = args.out.join("validate.json");
+    write_atomic(
+        &json_path,
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    validation_plot(
+        &args.out.join("validate.png"),
+        lambda,
+        w,
+        learning_times,
+        results,
+        fit,
+    )?;
+    if args.json {
+        crate::print_stdout(&format!("{summary}\n"))?;
+    } else {
+        println!(
+            "{} ({} levels, σ in [{}, {}], η = {eta:.3e}): {} checkpoints up to step {}; \
+             trained vs theory: largest relative error {:.3}% (step {}, mode {}) -> {}",
+            args.model,
+            args.levels,
+            args.sigma_min,
+            args.sigma_max,
+            results.len(),
+            results.last().map_or(0, |r| r.step),
+            100.0 * worst.0,
+            worst.1,
+            worst.2,
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let temp = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&temp, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", temp.display()))?;
+    std::fs::rename(&temp, path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Left: generated variance / data variance against steps for a few modes (theory lines,
+/// trained markers); right: τ* against λ with the fit.
+fn validation_plot(
+    path: &std::path::Path,
+    lambda: &[f64],
+    w: &[f64],
+    learning_times: &[Option<f64>],
+    results: &[Checkpoint],
+    fit: Option<sagd_core::theory::ExponentFit>,
+) -> Result<()> {
+    let mut order: Vec<usize> = (0..lambda.len()).filter(|&i| w[i] > 0.0).collect();
+    order.sort_by(|&a, &b| lambda[a].total_cmp(&lambda[b]));
+    order.dedup_by(|a, b| lambda[*a] == lambda[*b]);
+    let shown: Vec<usize> = if order.len() <= 5 {
+        order
+    } else {
+        (0..5).map(|i| order[i * (order.len() - 1) / 4]).collect()
+    };
+    let names: Vec<(String, String)> = shown
+        .iter()
+        .map(|&i| {
+            (
+                format!("theory λ = {:.3}", lambda[i]),
+                format!("trained λ = {:.3}", lambda[i]),
+            )
+        })
+        .collect();
+    let mut series = Vec::new();
+    for (&i, (tn, mn)) in shown.iter().zip(&names) {
+        series.push(Series {
+            name: tn,
+            points: results
+                .iter()
+                .map(|r| (r.step as f64, r.theory[i] / lambda[i]))
+                .collect(),
+            markers: false,
+        });
+        series.push(Series {
+            name: mn,
+            points: results
+                .iter()
+                .flat_map(|r| {
+                    [
+                        (r.step as f64, r.trained[i] / lambda[i]),
+                        (f64::NAN, f64::NAN),
+                    ]
+                })
+                .collect(),
+            markers: true,
+        });
+    }
+    let curves = LinePlot {
+        title: "generated variance / data variance",
+        x_label: "gradient-descent steps",
+        y_label: "generated / data variance",
+        series,
+        log_x: true,
+        log_y: true,
+    };
+    let points: Vec<(f64, f64)> = lambda
+        .iter()
+        .zip(learning_times)
+        .zip(w)
+        .filter(|(_, wk)| **wk > 0.0)
+        .filter_map(|((&l, t), _)| t.map(|t| [(l, t), (f64::NAN, f64::NAN)]))
+        .flatten()
+        .collect();
+    let (lo, hi) = lambda
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &l| (a.min(l), b.max(l)));
+    let fit_name = fit.map_or("no fit".to_string(), |f| {
+        format!("fit α = {:.3}, R² = {:.3}", f.alpha, f.r2)
+    });
+    let times = LinePlot {
+        title: "learning time τ* vs λ (theory)",
+        x_label: "mode variance λ",
+        y_label: "τ* (steps)",
+        series: vec![
+            Series {
+                name: "modes",
+                points,
+                markers: true,
+            },
+            Series {
+                name: &fit_name,
+                points: fit.map_or(Vec::new(), |f| {
+                    [lo, hi]
+                        .iter()
+                        .map(|&l| (l, (f.intercept - f.alpha * l.ln()).exp()))
+                        .collect()
+                }),
+                markers: false,
+            },
+        ],
+        log_x: true,
+        log_y: true,
+    };
+    write_line_plots_png(path, &[&curves, &times])
+}
+
+/// `--model mlp`: Adam on minibatches of `--images` grf draws (x0 target, levels uniform over
+/// the ladder), checkpoints log-spaced in steps; at each, `--samples` Heun samples (stopped at
+/// σ_0) give every mode's generated variance. The learning time of a mode is the first step
+/// where that variance crosses the geometric mean of its value before training and the
+/// theory's target (interpolated in log steps); the exponent is fitted to those, and the
+/// linear theory's own exponent is reported beside it.
+fn validate_mlp(
+    args: &ValidateArgs,
+    grf: &sagd_datasets::synthetic::grf::GrfConfig,
+    dims: [usize; 3],
+    noise_cov: SpectralCovariance,
+) -> Result<ExitCode> {
+    use sagd_core::{DynShape, Parameterization, Schedule, SpectralNoise, noise_rng};
+    use sagd_datasets::Dataset;
+    use sagd_models::optim::{OptimizerConfig, OptimizerKind};
+    use sagd_models::train::{BatchSource, TrainState};
+    use sagd_models::{Net, RunConfig, TrainedDenoiser};
+    use sagd_samplers::{Method, SamplerConfig};
+
+    if args.images == 0 || args.batch == 0 || args.samples < 2 {
+        return Err(usage(
+            "--images, --batch and --samples must be positive (samples ≥ 2)",
+        ));
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(usage(format!(
+            "--lr {}: expected a finite number > 0",
+            args.lr
+        )));
+    }
+    let steps = args.steps.unwrap_or(4000);
+    if steps == 0 {
+        return Err(usage("--steps must be at least 1"));
+    }
+    let schedule = Schedule::Edm {
+        sigma_min: args.sigma_min,
+        sigma_max: args.sigma_max,
+        rho: 7.0,
+        steps: args.levels,
+    };
+    schedule
+        .validate()
+        .map_err(|e| usage(format!("--sigma-min/--sigma-max/--levels: {e}")))?;
+    let levels = schedule.levels()?;
+    let shape = DynShape::new(dims[0], dims[1], dims[2]);
+    let device = sagd_core::prelude::Device::flex();
+    let train_device = device.clone().autodiff();
+    let config_text = format!(
+        "parameterization = \"x0\"\n[data]\nspec = \"{}\"\n[noise]\nspectrum = \"{}\"\nnormalization = \"{}\"\n\
+         [schedule]\nkind = \"edm\"\nsigma_min = {}\nsigma_max = {}\nrho = 7.0\nsteps = {}\n\
+         [model]\nkind = \"mlp\"\ndepth = 2\nwidth = 256\nembedding = 64\n",
+        args.data.replace('"', ""),
+        args.spectrum.replace('"', ""),
+        args.normalization,
+        args.sigma_min,
+        args.sigma_max,
+        args.levels,
+    );
+    let run_config = RunConfig::from_toml(&config_text, std::path::Path::new("<theory validate>"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let net = Net::build(&run_config.model, dims, args.levels, 0, &train_device)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let data = sagd_datasets::synthetic::grf::GrfConfig {
+        n: args.images,
+        ..grf.clone()
+    }
+    .generate()
+    .map_err(crate::data::classify)?;
+    let cov = std::sync::Arc::new(noise_cov.clone());
+    let mut source = BatchSource::new(
+        data,
+        Pipeline::default(),
+        0,
+        levels,
+        cov.clone(),
+        Parameterization::X0,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let optimizer = OptimizerConfig {
+        kind: OptimizerKind::Adamw,
+        lr: args.lr,
+        grad_clip: 1.0,
+        warmup: 0,
+        ..OptimizerConfig::default()
+    };
+    let mut state = TrainState::new(net, optimizer, 0.0);
+    let noise = SpectralNoise::from_covariance(cov, shape)?;
+    let mut heun = SamplerConfig::new(Method::Heun, args.levels);
+    heun.final_denoise = false;
+    let sampler = heun.build::<DynShape>().map_err(|e| usage(e.to_string()))?;
+
+    let lambda = grf.mode_variances().repeat(dims[0]);
+    let w = noise_cov.power().repeat(dims[0]);
+    let mut marks: Vec<u64> = vec![0];
+    let count = args.checkpoints.max(2);
+    for i in 0..count {
+        let f = i as f64 / (count - 1) as f64;
+        let m = (10f64.ln() + f * ((steps as f64).ln() - 10f64.ln()))
+            .exp()
+            .round() as u64;
+        marks.push(m.clamp(1, steps));
+    }
+    marks.dedup();
+    let bar = indicatif::ProgressBar::new(steps);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut measured: Vec<(u64, Vec<f64>)> = Vec::new();
+    let mut done = 0u64;
+    for &mark in &marks {
+        while done < mark {
+            let batch = source
+                .batch(done, args.batch, &train_device)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            state
+                .step(&batch, args.lr)
+                .map_err(|(what, v)| anyhow::anyhow!("training diverged: the {what} is {v}"))?;
+            done += 1;
+            bar.set_position(done);
+        }
+        let denoiser = TrainedDenoiser::new(state.net.clone(), run_config.clone(), shape)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let images = sampler
+            .sample(
+                &denoiser,
+                &noise,
+                args.samples,
+                &mut noise_rng(mark),
+                &train_device,
+                &mut |_| {},
+            )
+            .map_err(|e| anyhow::anyhow!(e))?
+            .to_host();
+        let set = Dataset::new("generated", dims, sagd_datasets::Pixels::F32(images), None)?;
+        measured.push((mark, stats::mode_variances(&set)));
+    }
+    bar.finish_and_clear();
+
+    // Empirical learning times against the theory's target, and the theory's own exponent.
+    let theory = |l: f64, wk: f64| sagd_core::theory::ModeTheory {
+        lambda: l,
+        w: wk,
+        eta: 1.0,
+        q: 0.0,
+        sigma_min: args.sigma_min,
+        sigma_max: args.sigma_max,
+        model: ModelKind::Linear,
+    };
+    let mut empirical = Vec::new();
+    let mut theory_points = Vec::new();
+    let mut rows = String::from("step,channel,ky,kx,lambda,w,generated,theory_target\n");
+    let hw = dims[1] * dims[2];
+    for i in 0..lambda.len() {
+        if w[i] == 0.0 {
+            continue;
+        }
+        let m = theory(lambda[i], w[i]);
+        let target = m.target_variance();
+        if let Some(t) = m.learning_time(Crossing::Geometric) {
+            theory_points.push((lambda[i], t));
+        }
+        let v0 = measured[0].1[i];
+        let mean = (v0 * target).sqrt();
+        let rising = target > v0;
+        let mut crossing = None;
+        for pair in measured.windows(2) {
+            let ((s0, a), (s1, b)) = ((pair[0].0, pair[0].1[i]), (pair[1].0, pair[1].1[i]));
+            let past = |v: f64| if rising { v >= mean } else { v <= mean };
+            if past(b) && !past(a) {
+                let (ls0, ls1) = ((s0.max(1)) as f64, s1 as f64);
+                let f = ((mean.ln() - a.ln()) / (b.ln() - a.ln())).clamp(0.0, 1.0);
+                crossing = Some((ls0.ln() + f * (ls1.ln() - ls0.ln())).exp());
+                break;
+            }
+        }
+        if let Some(t) = crossing {
+            empirical.push((lambda[i], t));
+        }
+        for (step, v) in &measured {
+            let (c, k, l) = (i / hw, (i % hw) / dims[2], i % dims[2]);
+            use std::fmt::Write as _;
+            let _ = writeln!(
+                rows,
+                "{step},{c},{k},{l},{},{},{},{target}",
+                lambda[i], w[i], v[i]
+            );
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
+    let csv_path = args.out.join("validate.csv");
+    write_atomic(&csv_path, rows.as_bytes())?;
+    let fit = sagd_core::theory::fit_exponent(&empirical);
+    let theory_fit = sagd_core::theory::fit_exponent(&theory_points);
+    let modes = lambda.iter().zip(&w).filter(|(_, w)| **w > 0.0).count();
+    let summary = json!({
+        "data": args.data,
+        "spectrum": args.spectrum,
+        "model": "mlp",
+        "levels": args.levels,
+        "sigma_min": args.sigma_min,
+        "sigma_max": args.sigma_max,
+        "optimizer": "adamw",
+        "lr": args.lr,
+        "batch": args.batch,
+        "images": args.images,
+        "samples_per_checkpoint": args.samples,
+        "steps": steps,
+        "checkpoints": marks,
+        "modes": modes,
+        "modes_learned": empirical.len(),
+        "exponent": fit.map(|f| json!({"alpha": f.alpha, "r2": f.r2, "modes": f.modes})),
+        "linear_theory_exponent": theory_fit.map(|f| json!({"alpha": f.alpha, "r2": f.r2})),
+        "csv": csv_path,
+    });
+    write_atomic(
+        &args.out.join("validate.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    mlp_plot(
+        &args.out.join("validate.png"),
+        &lambda,
+        &w,
+        &measured,
+        &empirical,
+        fit,
+        theory_fit,
+        &theory_points,
+    )?;
+    if args.json {
+        crate::print_stdout(&format!("{summary}\n"))?;
+    } else {
+        let show = |f: Option<sagd_core::theory::ExponentFit>| {
+            f.map_or("no fit".to_string(), |f| {
+                format!("α = {:.3} (R² = {:.3}, {} modes)", f.alpha, f.r2, f.modes)
+            })
+        };
+        println!(
+            "mlp, Adam lr {}, {steps} steps: {} of {modes} modes crossed; τ* ∝ λ^(-α) with {} \
+             (linear theory: {}) -> {}",
+            args.lr,
+            empirical.len(),
+            show(fit),
+            show(theory_fit),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Left: the mlp's generated variance / data variance against Adam steps for a few modes;
+/// right: its learning times against λ with the fit, and the linear theory's (rescaled to the
+/// same median) for the slope.
+#[allow(clippy::too_many_arguments)]
+fn mlp_plot(
+    path: &std::path::Path,
+    lambda: &[f64],
+    w: &[f64],
+    measured: &[(u64, Vec<f64>)],
+    empirical: &[(f64, f64)],
+    fit: Option<sagd_core::theory::ExponentFit>,
+    theory_fit: Option<sagd_core::theory::ExponentFit>,
+    theory_points: &[(f64, f64)],
+) -> Result<()> {
+    let mut order: Vec<usize> = (0..lambda.len()).filter(|&i| w[i] > 0.0).collect();
+    order.sort_by(|&a, &b| lambda[a].total_cmp(&lambda[b]));
+    order.dedup_by(|a, b| lambda[*a] == lambda[*b]);
+    let shown: Vec<usize> = if order.len() <= 6 {
+        order
+    } else {
+        (0..6).map(|i| order[i * (order.len() - 1) / 5]).collect()
+    };
+    let names: Vec<String> = shown
+        .iter()
+        .map(|&i| format!("λ = {:.3}", lambda[i]))
+        .collect();
+    let curves = LinePlot {
+        title: "mlp: generated variance / data variance",
+        x_label: "Adam steps",
+        y_label: "generated / data variance",
+        series: shown
+            .iter()
+            .zip(&names)
+            .map(|(&i, name)| Series {
+                name,
+                points: measured
+                    .iter()
+                    .filter(|(s, _)| *s > 0)
+                    .map(|(s, v)| (*s as f64, v[i] / lambda[i]))
+                    .collect(),
+                markers: true,
+            })
+            .collect(),
+        log_x: true,
+        log_y: true,
+    };
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let scale = median(&mut empirical.iter().map(|p| p.1).collect())
+        / median(&mut theory_points.iter().map(|p| p.1).collect());
+    let (lo, hi) = lambda
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &l| (a.min(l), b.max(l)));
+    let line = |f: Option<sagd_core::theory::ExponentFit>, k: f64| -> Vec<(f64, f64)> {
+        f.map_or(Vec::new(), |f| {
+            [lo, hi]
+                .iter()
+                .map(|&l| (l, k * (f.intercept - f.alpha * l.ln()).exp()))
+                .collect()
+        })
+    };
+    let fit_name = fit.map_or("mlp: no fit".to_string(), |f| {
+        format!("mlp fit α = {:.3}, R² = {:.3}", f.alpha, f.r2)
+    });
+    let theory_name = theory_fit.map_or("linear theory: no fit".to_string(), |f| {
+        format!("linear theory α = {:.3} (shifted)", f.alpha)
+    });
+    let times = LinePlot {
+        title: "learning time τ* vs λ",
+        x_label: "mode variance λ",
+        y_label: "τ* (Adam steps)",
+        series: vec![
+            Series {
+                name: "mlp modes",
+                points: empirical
+                    .iter()
+                    .flat_map(|&p| [p, (f64::NAN, f64::NAN)])
+                    .collect(),
+                markers: true,
+            },
+            Series {
+                name: &fit_name,
+                points: line(fit, 1.0),
+                markers: false,
+            },
+            Series {
+                name: &theory_name,
+                points: line(theory_fit, if scale.is_finite() { scale } else { 1.0 }),
                 markers: false,
             },
         ],

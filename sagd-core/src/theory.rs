@@ -6,6 +6,9 @@
 //! rate `η`, aligned initialization `Q` and noise range `[σ_0, σ_T]`, a per-σ denoiser
 //! `D(x; σ) = ψ(σ) x` trained by full-batch gradient flow on `E‖D(x_0 + σ ε^(w)) - x_0‖²`:
 //!
+//! Training time τ counts gradient-descent steps: gradient flow is `dψ/dτ = -2η(ψ(λ + σ² w) - λ)`
+//! and [`ModeTheory::psi_gd`] gives the exact iterates of steps of size η.
+//!
 //! - optimum `ψ*(σ) = λ / (λ + σ² w)`;
 //! - [`ModelKind::Linear`]: `ψ(σ, τ) = ψ* + (Q - ψ*) exp(-2ητ(λ + σ² w))`;
 //!   [`ModelKind::Circulant`] (a full-width convolution, one gain per Fourier mode shared by
@@ -203,6 +206,34 @@ impl ModeTheory {
         let (a, b) = (self.sigma_min.ln(), self.sigma_max.ln());
         let integral = adaptive_kronrod(&|x: f64| 1.0 - self.psi(x.exp(), tau), a, b, 1e-13, 0);
         self.sigma_max.powi(2) * self.w * (-2.0 * integral).exp()
+    }
+
+    /// The gain after `steps` steps of full-batch gradient descent of size η (τ counts steps:
+    /// gradient flow `dψ/dτ = -2η(ψ(λ + σ² w) - λ)` is GD in continuous τ): `ψ* + (Q - ψ*)(1 - 2η_eff(λ + σ² w))^steps`, the exact iterate of the
+    /// quadratic loss; gradient flow ([`psi`](Self::psi)) is its limit of small η. `None` for
+    /// the two-layer model, whose iterates have no closed form.
+    pub fn psi_gd(&self, sigma: f64, steps: u64) -> Option<f64> {
+        if self.model == ModelKind::TwoLayer {
+            return None;
+        }
+        let star = self.psi_star(sigma);
+        let factor = 1.0 - 2.0 * self.rate() * (self.lambda + sigma * sigma * self.w);
+        Some(star + (self.q - star) * factor.powf(steps as f64))
+    }
+
+    /// The generated variance after `steps` gradient-descent steps (quadrature of
+    /// [`psi_gd`](Self::psi_gd)); `None` for the two-layer model.
+    pub fn variance_gd(&self, steps: u64) -> Option<f64> {
+        if self.model == ModelKind::TwoLayer {
+            return None;
+        }
+        if self.w == 0.0 {
+            return Some(0.0);
+        }
+        let (a, b) = (self.sigma_min.ln(), self.sigma_max.ln());
+        let integrand = |x: f64| 1.0 - self.psi_gd(x.exp(), steps).unwrap_or(f64::NAN);
+        let integral = adaptive_kronrod(&integrand, a, b, 1e-12, 0);
+        Some(self.sigma_max.powi(2) * self.w * (-2.0 * integral).exp())
     }
 
     /// The learning time: the first τ where `λ̃(τ)` crosses the chosen mean of its initial and
@@ -819,6 +850,31 @@ mod tests {
         let kept = q.increasing.map_or(0, |f| f.modes) + q.decreasing.map_or(0, |f| f.modes);
         assert!(kept < 6, "{kept}");
         assert!(predict(&lambda, &w[..3], &config, &tau).is_err());
+    }
+
+    #[test]
+    fn gradient_descent_tends_to_the_flow_as_the_step_shrinks() {
+        let m = ModeTheory {
+            eta: 1e-4,
+            sigma_max: 5.0,
+            ..mode(0.4, 1.3, 0.0, ModelKind::Linear)
+        };
+        for steps in [100u64, 3000, 20000] {
+            // τ counts steps: the flow is dψ/dτ = -2η(ψ(λ + σ²w) - λ).
+            let tau = steps as f64;
+            let (gd, flow) = (m.variance_gd(steps).unwrap(), m.variance(tau));
+            assert!((gd / flow - 1.0).abs() < 2e-3, "{steps}: {gd} vs {flow}");
+        }
+        // One step by hand: ψ_1 = Q - 2η(Q(λ + σ²w) - λ).
+        let sigma = 0.7;
+        let r = m.lambda + sigma * sigma * m.w;
+        let by_hand = m.q - 2.0 * m.eta * (m.q * r - m.lambda);
+        assert!((m.psi_gd(sigma, 1).unwrap() - by_hand).abs() < 1e-15);
+        assert!(
+            mode(1.0, 1.0, 0.1, ModelKind::TwoLayer)
+                .variance_gd(3)
+                .is_none()
+        );
     }
 
     #[test]

@@ -99,6 +99,109 @@ impl FullBatchProblem {
     }
 }
 
+impl FullBatchProblem {
+    /// The statistics of a zero-mean law with covariance `data` (a stationary covariance, e.g.
+    /// a `grf`'s exact `F⁻¹ diag(λ) F`) under the noise covariance `noise`: full-batch gradient
+    /// descent on the distribution itself (`M = [[Σ, 0], [0, 1]]`), with no sampling error.
+    pub fn from_covariance(
+        data: &SpectralCovariance,
+        noise: &SpectralCovariance,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        if data.size() != noise.size() {
+            return Err(ModelError::Shape {
+                context: "full-batch data covariance against the noise".to_string(),
+                expected: format!("{:?}", noise.size()),
+                got: format!("{:?}", data.size()),
+            });
+        }
+        let dim = data.dim();
+        let n = dim + 1;
+        let sigma = data.dense();
+        let mut m = vec![0.0f32; n * n];
+        for i in 0..dim {
+            for j in 0..dim {
+                m[i * n + j] = sigma[(i, j)] as f32;
+            }
+        }
+        m[n * n - 1] = 1.0;
+        let dense = noise.dense();
+        let noise: Vec<f32> = (0..dim * dim)
+            .map(|k| dense[(k / dim, k % dim)] as f32)
+            .collect();
+        Ok(Self {
+            moment: Tensor::from_data(TensorData::new(m, [n, n]), device),
+            noise: Tensor::from_data(TensorData::new(noise, [dim, dim]), device),
+            dim,
+        })
+    }
+
+    /// The summed exact losses of every level `l` at noise scale `sigmas[l]`, in one batched
+    /// graph (the levels' parameters are independent, so its gradient is each level's own).
+    pub fn loss_all_levels(&self, net: &Net, sigmas: &[f64]) -> Result<Tensor<1>, ModelError> {
+        let device = self.moment.device();
+        let d = self.dim;
+        let n = d + 1;
+        let levels = sigmas.len();
+        let mut maps = Vec::with_capacity(levels);
+        for level in 0..levels {
+            let (w, b) = affine_map(net, level, &device)?;
+            if w.dims() != [d, d] {
+                return Err(ModelError::Shape {
+                    context: "full-batch map".to_string(),
+                    expected: format!("[{d}, {d}]"),
+                    got: format!("{:?}", w.dims()),
+                });
+            }
+            maps.push(Tensor::cat(vec![w, b.reshape([d, 1])], 1));
+        }
+        let a = Tensor::stack::<3>(maps, 0); // [L, D, D+1]
+        let j = Tensor::cat(
+            vec![Tensor::<2>::eye(d, &device), Tensor::zeros([d, 1], &device)],
+            1,
+        )
+        .unsqueeze::<3>()
+        .expand([levels, d, n]);
+        let a_minus_j = a.clone() - j;
+        let moment = self.moment.clone().unsqueeze::<3>().expand([levels, n, n]);
+        let data_term = (a_minus_j.clone().matmul(moment) * a_minus_j).sum();
+        let w = a.narrow(2, 0, d); // [L, D, D]
+        let noise = self.noise.clone().unsqueeze::<3>().expand([levels, d, d]);
+        let s2: Vec<f32> = sigmas.iter().map(|s| (s * s) as f32).collect();
+        let s2 =
+            Tensor::<1>::from_data(TensorData::new(s2, [levels]), &device).reshape([levels, 1, 1]);
+        let noise_term = (w.clone().matmul(noise) * w * s2).sum();
+        Ok(data_term + noise_term)
+    }
+
+    /// One full-batch gradient-descent step of size `lr` on every level of `net` (built on an
+    /// autodiff device) at noise scales `sigmas`; returns the updated network and the summed
+    /// loss before the step.
+    pub fn gd_step(
+        &self,
+        net: Net,
+        sigmas: &[f64],
+        lr: f64,
+        state: &mut crate::optim::OptimizerState,
+    ) -> Result<(Net, f64), ModelError> {
+        let loss = self.loss_all_levels(&net, sigmas)?;
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        let grads = loss.backward();
+        let g = crate::optim::collect_grads(&net, &grads);
+        let config = crate::optim::OptimizerConfig {
+            kind: crate::optim::OptimizerKind::Sgd,
+            lr,
+            grad_clip: 0.0,
+            weight_decay: 0.0,
+            ..crate::optim::OptimizerConfig::default()
+        };
+        Ok((
+            crate::optim::apply_update(net, g, &config, state, lr, 1.0),
+            value,
+        ))
+    }
+}
+
 /// The affine map `(W, b)` of a `linear` or `circulant` network at `level`, as `D×D` and `D`
 /// tensors (for `circulant`, `W` is block-diagonal over channels).
 pub fn affine_map(

@@ -11,7 +11,6 @@
 //! the same with `a = a' = 1`. `ε'^(w)` is fresh noise from the noise operator. η = 0 is the
 //! deterministic sampler of the papers; η = 1 is DDPM's ancestral step.
 
-use burn::tensor::Device;
 use sagd_core::{ImageShape, Images, NoiseOperator, NoiseRng};
 use sagd_models::Denoiser;
 
@@ -40,22 +39,28 @@ impl<S: ImageShape> Sampler<S> for Ddim {
         self.common.steps
     }
 
-    fn sample(
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn sample_from(
         &self,
         denoiser: &dyn Denoiser<S>,
         noise: &dyn NoiseOperator<S>,
-        count: usize,
+        x_top: Images<S>,
         rng: &mut NoiseRng,
-        device: &Device,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Images<S>, SamplerError> {
+        let (count, device) = (x_top.count(), x_top.device());
         if !(self.eta.is_finite() && (0.0..=1.0).contains(&self.eta)) {
             return Err(SamplerError::config("eta", self.eta, "a number in [0, 1]"));
         }
-        let (path, mut x) = self.common.start(denoiser, noise, count, rng, device)?;
+        let path = self.common.path(denoiser, noise, &x_top)?;
+        let mut x = x_top;
         let levels = denoiser.levels();
         let mut evaluations = 0;
-        for (n, &t) in path.iter().enumerate() {
+        let taken = self.common.step_count(&path);
+        for (n, &t) in path.iter().enumerate().take(taken) {
             let (from, to) = (levels[t], next_level(levels, &path, n));
             let (a, s, a2, s2) = (from.scale(), from.sigma, to.scale(), to.sigma);
             let e = eps(denoiser, &x, t, &mut evaluations)?;
@@ -65,17 +70,17 @@ impl<S: ImageShape> Sampler<S> for Ddim {
             // a' x̂_0 + carried ε̂ = (a'/a) x + (carried - a' σ/a) ε̂
             x = lin(&x, a2 / a, Some(&[(&e, carried - a2 * s / a)]))?;
             if fresh_sd > 0.0 {
-                let z = noise.sample(count, rng, device)?;
+                let z = noise.sample(count, rng, &device)?;
                 x = lin(&x, 1.0, Some(&[(&z, fresh_sd)]))?;
             }
             progress(&Progress {
                 step: n + 1,
-                steps: path.len(),
+                steps: taken,
                 sigma: s,
                 evaluations,
             });
         }
-        check_finite(&x, path.len())?;
+        check_finite(&x, taken)?;
         Ok(x)
     }
 }

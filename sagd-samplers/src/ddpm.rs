@@ -11,7 +11,6 @@
 //! sampler plugs in `x̂_0 = (x - σ ε̂^(w))/a` and draws the noise through the noise operator.
 //! Strided schedules (fewer steps than levels) use the same formulas between visited levels.
 
-use burn::tensor::Device;
 use sagd_core::{ImageShape, Images, NoiseOperator, NoiseRng};
 use sagd_models::Denoiser;
 
@@ -38,19 +37,25 @@ impl<S: ImageShape> Sampler<S> for Ddpm {
         self.common.steps
     }
 
-    fn sample(
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn sample_from(
         &self,
         denoiser: &dyn Denoiser<S>,
         noise: &dyn NoiseOperator<S>,
-        count: usize,
+        x_top: Images<S>,
         rng: &mut NoiseRng,
-        device: &Device,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Images<S>, SamplerError> {
-        let (path, mut x) = self.common.start(denoiser, noise, count, rng, device)?;
+        let (count, device) = (x_top.count(), x_top.device());
+        let path = self.common.path(denoiser, noise, &x_top)?;
+        let mut x = x_top;
         let levels = denoiser.levels();
         let mut evaluations = 0;
-        for (n, &t) in path.iter().enumerate() {
+        let taken = self.common.step_count(&path);
+        for (n, &t) in path.iter().enumerate().take(taken) {
             let (from, to) = (levels[t], next_level(levels, &path, n));
             let (a, s, a2, s2) = (from.scale(), from.sigma, to.scale(), to.sigma);
             let e = eps(denoiser, &x, t, &mut evaluations)?;
@@ -64,19 +69,19 @@ impl<S: ImageShape> Sampler<S> for Ddpm {
             )?;
             let posterior_var = s2 * s2 * nu2 / (s * s);
             x = if posterior_var > 0.0 {
-                let z = noise.sample(count, rng, device)?;
+                let z = noise.sample(count, rng, &device)?;
                 lin(&mean, 1.0, Some(&[(&z, posterior_var.sqrt())]))?
             } else {
                 mean
             };
             progress(&Progress {
                 step: n + 1,
-                steps: path.len(),
+                steps: taken,
                 sigma: s,
                 evaluations,
             });
         }
-        check_finite(&x, path.len())?;
+        check_finite(&x, taken)?;
         Ok(x)
     }
 }

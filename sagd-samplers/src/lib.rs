@@ -9,6 +9,8 @@
 //!   the VP or the EDM σ form;
 //! - [`timesteps`]: uniform, quadratic and Karras (ρ = 7) spacings over a denoiser's levels;
 //! - [`Prior`]: `matched` `N(0, σ_T² Σ_w)` (default) or `white` (ablation);
+//! - [`affine::generated_mode_variances`]: the exact generated variance per Fourier mode of a
+//!   deterministic sampler with an affine (`linear`, `circulant`) denoiser;
 //! - [`OracleDenoiser`]: the exact posterior-mean denoiser of Gaussian, `grf` and `gmm` data
 //!   under any spectrum, usable wherever a trained model is.
 //!
@@ -38,6 +40,7 @@
 
 #![warn(missing_docs)]
 
+pub mod affine;
 pub mod ddim;
 pub mod ddpm;
 pub mod error;

@@ -12,7 +12,6 @@
 //! `x̂_0`; in the VP form, where `ε̂/σ` is singular at `σ = 0`, the same denoising step
 //! `x̂_0 = (x - σ ε̂)/√ᾱ`.
 
-use burn::tensor::Device;
 use sagd_core::{ImageShape, Images, NoiseOperator, NoiseRng};
 use sagd_models::Denoiser;
 
@@ -81,23 +80,28 @@ impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
         }
     }
 
-    fn sample(
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn sample_from(
         &self,
         denoiser: &dyn Denoiser<S>,
         noise: &dyn NoiseOperator<S>,
-        count: usize,
-        rng: &mut NoiseRng,
-        device: &Device,
+        x_top: Images<S>,
+        _rng: &mut NoiseRng,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Images<S>, SamplerError> {
         let levels = denoiser.levels();
         if self.form == OdeForm::Vp {
             check_vp(levels)?;
         }
-        let (path, mut x) = self.common.start(denoiser, noise, count, rng, device)?;
+        let path = self.common.path(denoiser, noise, &x_top)?;
+        let mut x = x_top;
         let heun = self.solver == Solver::Heun;
         let mut evaluations = 0;
-        for (n, &t) in path.iter().enumerate() {
+        let taken = self.common.step_count(&path);
+        for (n, &t) in path.iter().enumerate().take(taken) {
             let (from, to) = (levels[t], next_level(levels, &path, n));
             let (a, s, a2, s2) = (from.scale(), from.sigma, to.scale(), to.sigma);
             let e = eps(denoiser, &x, t, &mut evaluations)?;
@@ -138,12 +142,12 @@ impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
             };
             progress(&Progress {
                 step: n + 1,
-                steps: path.len(),
+                steps: taken,
                 sigma: s,
                 evaluations,
             });
         }
-        check_finite(&x, path.len())?;
+        check_finite(&x, taken)?;
         Ok(x)
     }
 }

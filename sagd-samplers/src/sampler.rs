@@ -44,7 +44,24 @@ pub trait Sampler<S: ImageShape>: Send + Sync {
     /// Denoiser evaluations per batch.
     fn evaluations(&self) -> usize;
 
-    /// Draws `count` images. The same `rng` state gives the same images on every CPU run.
+    /// The settings every sampler has (steps, spacing, prior).
+    fn common(&self) -> &Common;
+
+    /// Runs the sampler from given images `x_top` at its noisiest visited level (the first of
+    /// [`select`]'s indices) down to `σ = 0`. Deterministic samplers draw nothing from `rng`:
+    /// they are then a fixed map of `x_top` (affine when the denoiser is).
+    fn sample_from(
+        &self,
+        denoiser: &dyn Denoiser<S>,
+        noise: &dyn NoiseOperator<S>,
+        x_top: Images<S>,
+        rng: &mut NoiseRng,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Images<S>, SamplerError>;
+
+    /// Draws `count` images: the prior at the noisiest visited level, then
+    /// [`sample_from`](Self::sample_from). The same `rng` state gives the same images on
+    /// every CPU run.
     fn sample(
         &self,
         denoiser: &dyn Denoiser<S>,
@@ -53,7 +70,10 @@ pub trait Sampler<S: ImageShape>: Send + Sync {
         rng: &mut NoiseRng,
         device: &Device,
         progress: &mut dyn FnMut(&Progress),
-    ) -> Result<Images<S>, SamplerError>;
+    ) -> Result<Images<S>, SamplerError> {
+        let x_top = self.common().prior(denoiser, noise, count, rng, device)?;
+        self.sample_from(denoiser, noise, x_top, rng, progress)
+    }
 }
 
 /// The distribution sampling starts from at the noisiest level `T`.
@@ -178,6 +198,9 @@ pub struct SamplerConfig {
     pub spacing: Spacing,
     /// Where sampling starts.
     pub prior: Prior,
+    /// End with the denoising step from the lowest visited level to `σ = 0` (default); when
+    /// false, stop at the lowest level (the state `x(σ_0)` the theory's PF-ODE describes).
+    pub final_denoise: bool,
 }
 
 impl SamplerConfig {
@@ -191,6 +214,7 @@ impl SamplerConfig {
             form: OdeForm::Edm,
             spacing: Spacing::Uniform,
             prior: Prior::Matched,
+            final_denoise: true,
         }
     }
 
@@ -239,6 +263,7 @@ impl SamplerConfig {
             steps: self.steps,
             spacing: self.spacing,
             prior: self.prior,
+            final_denoise: self.final_denoise,
         };
         Ok(match self.method {
             Method::Ddim => Box::new(Ddim {
@@ -269,34 +294,73 @@ pub struct Common {
     pub spacing: Spacing,
     /// Where sampling starts.
     pub prior: Prior,
+    /// End with the denoising step to `σ = 0` (true) or stop at the lowest visited level.
+    pub final_denoise: bool,
 }
 
 impl Common {
-    /// `steps` levels, uniform spacing, matched prior.
+    /// `steps` levels, uniform spacing, matched prior, final denoising step.
     pub fn new(steps: usize) -> Self {
         Self {
             steps,
             spacing: Spacing::Uniform,
             prior: Prior::Matched,
+            final_denoise: true,
+        }
+    }
+
+    /// The number of steps taken along `path`: one per visited level, less the last when
+    /// there is no final denoising step.
+    pub(crate) fn step_count(&self, path: &[usize]) -> usize {
+        if self.final_denoise {
+            path.len()
+        } else {
+            path.len() - 1
         }
     }
 
     pub(crate) fn describe(&self) -> String {
         format!(
-            "steps={}, spacing={}, prior={}",
-            self.steps, self.spacing, self.prior
+            "steps={}, spacing={}, prior={}{}",
+            self.steps,
+            self.spacing,
+            self.prior,
+            if self.final_denoise {
+                ""
+            } else {
+                ", no final denoising"
+            }
         )
     }
 
-    /// Checks the request, picks the levels (noisiest first) and draws the prior.
-    pub(crate) fn start<S: ImageShape>(
+    /// Checks the noise operator against the denoiser and picks the levels (noisiest first).
+    pub(crate) fn path<S: ImageShape>(
+        &self,
+        denoiser: &dyn Denoiser<S>,
+        noise: &dyn NoiseOperator<S>,
+        x_top: &Images<S>,
+    ) -> Result<Vec<usize>, SamplerError> {
+        check_noise(denoiser, noise)?;
+        if x_top.shape().dims() != denoiser.shape().dims() {
+            return Err(SamplerError::config(
+                "x_top",
+                format!("{:?} images", x_top.shape().dims()),
+                format!("{:?} images (the denoiser's)", denoiser.shape().dims()),
+            ));
+        }
+        select(denoiser.levels(), self.steps, self.spacing)
+    }
+
+    /// `count` draws from the prior at the noisiest visited level: `σ_T ε^(w)` (matched) or
+    /// `σ_T ε` (white).
+    pub fn prior<S: ImageShape>(
         &self,
         denoiser: &dyn Denoiser<S>,
         noise: &dyn NoiseOperator<S>,
         count: usize,
         rng: &mut NoiseRng,
         device: &Device,
-    ) -> Result<(Vec<usize>, Images<S>), SamplerError> {
+    ) -> Result<Images<S>, SamplerError> {
         if count == 0 {
             return Err(SamplerError::config("count", 0, "at least 1 image"));
         }
@@ -316,8 +380,7 @@ impl Common {
                 Images::from_host(values, denoiser.shape(), device)?
             }
         };
-        let x = lin(&x, top.sigma, None)?;
-        Ok((path, x))
+        lin(&x, top.sigma, None)
     }
 }
 
