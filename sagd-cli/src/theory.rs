@@ -97,6 +97,13 @@ pub struct PredictArgs {
     /// The spectrum's normalization: energy, none or per-sample-std.
     #[arg(long, default_value = "energy")]
     normalization: String,
+    /// The modes: fourier (per-Fourier-mode variances: exact for stationary data) or pca (the
+    /// eigenvalues of the data covariance; shared with Σ_w only for isotropic noise).
+    #[arg(long, default_value = "fourier")]
+    basis: String,
+    /// Images used for the PCA basis.
+    #[arg(long, default_value_t = 2000)]
+    pca_images: usize,
     /// linear, circulant (rate × H·W) or two-layer (D = PPᵀ x).
     #[arg(long, default_value = "linear")]
     model: String,
@@ -164,8 +171,33 @@ fn data_variances(args: &PredictArgs) -> Result<(Vec<f64>, [usize; 3])> {
     Ok((stats::mode_variances(&data), data.shape()))
 }
 
+/// The eigenvalues of the data covariance (PCA), after the transforms.
+fn pca_variances(args: &PredictArgs) -> Result<(Vec<f64>, [usize; 3])> {
+    let spec: DataSpec = args.data.parse().map_err(crate::data::classify)?;
+    let pipeline = Pipeline::parse(&args.transforms).map_err(crate::data::classify)?;
+    let data = spec.load().map_err(crate::data::classify)?;
+    let data = if pipeline.transforms.is_empty() {
+        data
+    } else {
+        pipeline
+            .apply_to(&data, data.len(), 0)
+            .map_err(crate::data::classify)?
+    };
+    let eigen = stats::pca_spectrum(&data, Some(args.pca_images)).map_err(crate::data::classify)?;
+    Ok((eigen, data.shape()))
+}
+
 fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
-    let (lambda_all, dims) = data_variances(args)?;
+    let pca = match args.basis.as_str() {
+        "fourier" => false,
+        "pca" => true,
+        other => return Err(usage(format!("--basis `{other}`: expected fourier or pca"))),
+    };
+    let (lambda_all, dims) = if pca {
+        pca_variances(args)?
+    } else {
+        data_variances(args)?
+    };
     let spectrum = parse_spectrum(&args.spectrum).map_err(|e| usage(format!("--spectrum: {e}")))?;
     let normalization: Normalization = args
         .normalization
@@ -173,7 +205,24 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
         .map_err(|e| usage(format!("--normalization: {e}")))?;
     let cov = SpectralCovariance::new(spectrum.as_ref(), dims, normalization)
         .map_err(|e| usage(format!("--spectrum: {e}")))?;
-    let w_all = cov.power().repeat(dims[0]);
+    let power = cov.power();
+    let w_all = if pca {
+        // Σ_w shares the data's eigenvectors only when it is a multiple of the identity.
+        let first = power[0];
+        if power
+            .iter()
+            .any(|p| (p - first).abs() > 1e-12 * first.abs().max(1e-300))
+        {
+            return Err(usage(format!(
+                "--basis pca needs isotropic noise (Σ_w ∝ I shares the data's eigenvectors); \
+                 `{}` is not; use --basis fourier",
+                args.spectrum
+            )));
+        }
+        vec![first; lambda_all.len()]
+    } else {
+        power.repeat(dims[0])
+    };
     let model = match args.model.as_str() {
         "linear" => ModelKind::Linear,
         "circulant" => ModelKind::Circulant {
@@ -240,10 +289,13 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
             .zip(&prediction.modes)
             .map(|(&i, m)| {
                 let (c, k, l) = (i / hw, (i % hw) / dims[2], i % dims[2]);
+                let place = if pca {
+                    json!({"component": i})
+                } else {
+                    json!({"channel": c, "ky": k, "kx": l})
+                };
                 json!({
-                    "channel": c,
-                    "ky": k,
-                    "kx": l,
+                    "mode": place,
                     "lambda": m.lambda,
                     "w": m.w,
                     "q": m.q,
@@ -259,6 +311,7 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
             json!({
                 "data": args.data,
                 "spectrum": args.spectrum,
+                "basis": args.basis,
                 "model": args.model,
                 "eta": args.eta,
                 "q": args.q,

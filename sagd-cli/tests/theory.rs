@@ -87,6 +87,28 @@ fn bad_settings_exit_2_naming_them() {
     ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("/nowhere"), "{}", text(&o));
+    // The PCA basis: fine with isotropic noise, refused with shaped noise.
+    let pca = |spectrum: &str| {
+        sagd(&[
+            "theory",
+            "predict",
+            "--data",
+            "grf:size=1x4x4,n=500",
+            "--spectrum",
+            spectrum,
+            "--basis",
+            "pca",
+            "--json",
+        ])
+    };
+    let o = pca("isotropic");
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["modes"].as_array().unwrap().len(), 16);
+    assert!(v["modes"][0]["mode"]["component"].is_number());
+    let o = pca("power-law:alpha=1");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("isotropic"), "{}", text(&o));
 }
 
 /// The acceptance of the theory: `linear` and `circulant` denoisers trained by full-batch
