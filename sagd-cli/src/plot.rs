@@ -129,19 +129,7 @@ pub fn write_line_plots_png(path: &Path, plots: &[&LinePlot]) -> Result<()> {
 
 /// Render a single line plot to PNG.
 pub fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
-    let mut canvas = Canvas::new(LINE_PLOT_WIDTH as usize, LINE_PLOT_HEIGHT as usize)?;
-    draw_line_plot(
-        &mut canvas,
-        Rect::new(0, 0, LINE_PLOT_WIDTH, LINE_PLOT_HEIGHT),
-        plot,
-    );
-    write_png_atomic(
-        path,
-        &canvas.pixels,
-        canvas.width,
-        canvas.height,
-        ExtendedColorType::Rgb8,
-    )
+    write_line_plots_png(path, &[plot])
 }
 
 /// Render a grid of grayscale or RGB images (values in \[0, 1\], layout (n, c, h, w) row-major, c = 1 or 3) with `cols` per row, each upscaled by `scale`, 2-px gaps.

@@ -470,6 +470,39 @@ fn plot(path: &std::path::Path, p: &Prediction, spectrum: &str) -> Result<()> {
     write_line_plots_png(path, &[&curves, &times])
 }
 
+/// The EDM ladder (ρ = 7) of `--levels` σ over `[--sigma-min, --sigma-max]` a validation
+/// trains on.
+fn ladder(args: &ValidateArgs) -> Result<sagd_core::Schedule> {
+    let schedule = sagd_core::Schedule::Edm {
+        sigma_min: args.sigma_min,
+        sigma_max: args.sigma_max,
+        rho: 7.0,
+        steps: args.levels,
+    };
+    schedule
+        .validate()
+        .map_err(|e| usage(format!("--sigma-min/--sigma-max/--levels: {e}")))?;
+    Ok(schedule)
+}
+
+/// The run config a validation's networks are built and read with: the x0 target (the
+/// theory's `D(x; σ)`), the ladder, and `model` as the `[model]` table's body.
+fn validation_config(args: &ValidateArgs, model: &str) -> Result<sagd_models::RunConfig> {
+    let text = format!(
+        "parameterization = \"x0\"\n[data]\nspec = \"{}\"\n[noise]\nspectrum = \"{}\"\n\
+         normalization = \"{}\"\n[schedule]\nkind = \"edm\"\nsigma_min = {}\nsigma_max = {}\n\
+         rho = 7.0\nsteps = {}\n[model]\n{model}\n",
+        args.data.replace('"', ""),
+        args.spectrum.replace('"', ""),
+        args.normalization,
+        args.sigma_min,
+        args.sigma_max,
+        args.levels,
+    );
+    sagd_models::RunConfig::from_toml(&text, std::path::Path::new("<theory validate>"))
+        .map_err(|e| usage(e.to_string()))
+}
+
 /// One checkpoint of a validation: per mode, the theory (gradient descent, exact iterates) and
 /// the trained model's generated variance.
 struct Checkpoint {
@@ -480,9 +513,9 @@ struct Checkpoint {
 }
 
 fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
-    use sagd_core::{DynShape, Schedule, SpectralNoise};
+    use sagd_core::{DynShape, SpectralNoise};
     use sagd_models::fullbatch::FullBatchProblem;
-    use sagd_models::{ModelConfig, Net, RunConfig, TrainedDenoiser};
+    use sagd_models::{ModelConfig, Net, TrainedDenoiser};
     use sagd_samplers::affine::generated_mode_variances;
     use sagd_samplers::{Method, OdeForm, SamplerConfig};
 
@@ -540,15 +573,7 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
             )));
         }
     };
-    let schedule = Schedule::Edm {
-        sigma_min: args.sigma_min,
-        sigma_max: args.sigma_max,
-        rho: 7.0,
-        steps: args.levels,
-    };
-    schedule
-        .validate()
-        .map_err(|e| usage(format!("--sigma-min/--sigma-max/--levels: {e}")))?;
+    let schedule = ladder(args)?;
     let sigmas: Vec<f64> = schedule.levels()?.iter().map(|l| l.sigma).collect();
 
     let lambda = grf.mode_variances().repeat(dims[0]);
@@ -569,15 +594,14 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
             1.0 / (speedup * fastest)
         )));
     }
-    let theory_of = |l: f64, wk: f64| sagd_core::theory::ModeTheory {
-        lambda: l,
-        w: wk,
+    let theory = TheoryConfig {
         eta,
-        q: 0.0,
         sigma_min: args.sigma_min,
         sigma_max: args.sigma_max,
         model: kind,
+        ..TheoryConfig::default()
     };
+    let theory_of = |l: f64, wk: f64| theory.mode(l, wk);
     let learning_times: Vec<Option<f64>> = lambda
         .iter()
         .zip(&w)
@@ -626,20 +650,7 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
         Net::build(&model, dims, args.levels, 0, &train_device).map_err(|e| anyhow::anyhow!(e))?;
     let mut state =
         sagd_models::optim::OptimizerState::new(&net, sagd_models::optim::OptimizerKind::Sgd);
-    let config_text = format!(
-        "parameterization = \"x0\"\n[data]\nspec = \"{}\"\n[noise]\nspectrum = \"{}\"\nnormalization = \"{}\"\n\
-         [schedule]\nkind = \"edm\"\nsigma_min = {}\nsigma_max = {}\nrho = 7.0\nsteps = {}\n\
-         [model]\nkind = \"{}\"\n",
-        args.data.replace('"', ""),
-        args.spectrum.replace('"', ""),
-        args.normalization,
-        args.sigma_min,
-        args.sigma_max,
-        args.levels,
-        args.model
-    );
-    let run_config = RunConfig::from_toml(&config_text, std::path::Path::new("<theory validate>"))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let run_config = validation_config(args, &format!("kind = \"{}\"", args.model))?;
     let shape = DynShape::new(dims[0], dims[1], dims[2]);
     let noise = SpectralNoise::from_covariance(std::sync::Arc::new(noise_cov.clone()), shape)?;
     let mut heun = SamplerConfig::new(Method::Heun, args.levels);
@@ -911,11 +922,11 @@ fn validate_mlp(
     dims: [usize; 3],
     noise_cov: SpectralCovariance,
 ) -> Result<ExitCode> {
-    use sagd_core::{DynShape, Parameterization, Schedule, SpectralNoise, noise_rng};
+    use sagd_core::{DynShape, Parameterization, SpectralNoise, noise_rng};
     use sagd_datasets::Dataset;
     use sagd_models::optim::{OptimizerConfig, OptimizerKind};
     use sagd_models::train::{BatchSource, TrainState};
-    use sagd_models::{Net, RunConfig, TrainedDenoiser};
+    use sagd_models::{Net, TrainedDenoiser};
     use sagd_samplers::{Method, SamplerConfig};
 
     if args.images == 0 || args.batch == 0 || args.samples < 2 {
@@ -933,32 +944,15 @@ fn validate_mlp(
     if steps == 0 {
         return Err(usage("--steps must be at least 1"));
     }
-    let schedule = Schedule::Edm {
-        sigma_min: args.sigma_min,
-        sigma_max: args.sigma_max,
-        rho: 7.0,
-        steps: args.levels,
-    };
-    schedule
-        .validate()
-        .map_err(|e| usage(format!("--sigma-min/--sigma-max/--levels: {e}")))?;
+    let schedule = ladder(args)?;
     let levels = schedule.levels()?;
     let shape = DynShape::new(dims[0], dims[1], dims[2]);
     let device = sagd_core::prelude::Device::flex();
     let train_device = device.clone().autodiff();
-    let config_text = format!(
-        "parameterization = \"x0\"\n[data]\nspec = \"{}\"\n[noise]\nspectrum = \"{}\"\nnormalization = \"{}\"\n\
-         [schedule]\nkind = \"edm\"\nsigma_min = {}\nsigma_max = {}\nrho = 7.0\nsteps = {}\n\
-         [model]\nkind = \"mlp\"\ndepth = 2\nwidth = 256\nembedding = 64\n",
-        args.data.replace('"', ""),
-        args.spectrum.replace('"', ""),
-        args.normalization,
-        args.sigma_min,
-        args.sigma_max,
-        args.levels,
-    );
-    let run_config = RunConfig::from_toml(&config_text, std::path::Path::new("<theory validate>"))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let run_config = validation_config(
+        args,
+        "kind = \"mlp\"\ndepth = 2\nwidth = 256\nembedding = 64",
+    )?;
     let net = Net::build(&run_config.model, dims, args.levels, 0, &train_device)
         .map_err(|e| anyhow::anyhow!(e))?;
     let data = sagd_datasets::synthetic::grf::GrfConfig {
@@ -1038,15 +1032,12 @@ fn validate_mlp(
     bar.finish_and_clear();
 
     // Empirical learning times against the theory's target, and the theory's own exponent.
-    let theory = |l: f64, wk: f64| sagd_core::theory::ModeTheory {
-        lambda: l,
-        w: wk,
-        eta: 1.0,
-        q: 0.0,
+    let linear = TheoryConfig {
         sigma_min: args.sigma_min,
         sigma_max: args.sigma_max,
-        model: ModelKind::Linear,
+        ..TheoryConfig::default()
     };
+    let theory = |l: f64, wk: f64| linear.mode(l, wk);
     let mut empirical = Vec::new();
     let mut theory_points = Vec::new();
     let mut rows = String::from("step,channel,ky,kx,lambda,w,generated,theory_target\n");

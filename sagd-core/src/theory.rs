@@ -537,18 +537,23 @@ impl Default for TheoryConfig {
 }
 
 impl TheoryConfig {
-    /// Checks the settings (η, Q, the σ range, `exclude`); the error names the one at fault.
-    pub fn validate(&self) -> Result<(), CoreError> {
+    /// The theory of the mode with data variance `lambda` and noise power `w` under these
+    /// settings.
+    pub fn mode(&self, lambda: f64, w: f64) -> ModeTheory {
         ModeTheory {
-            lambda: 1.0,
-            w: 1.0,
+            lambda,
+            w,
             eta: self.eta,
             q: self.q,
             sigma_min: self.sigma_min,
             sigma_max: self.sigma_max,
             model: self.model,
         }
-        .validate()?;
+    }
+
+    /// Checks the settings (η, Q, the σ range, `exclude`); the error names the one at fault.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        self.mode(1.0, 1.0).validate()?;
         if !(self.exclude.is_finite() && self.exclude >= 1.0) {
             return Err(invalid_value("exclude", self.exclude, "a number >= 1"));
         }
@@ -601,16 +606,7 @@ impl Prediction {
 /// A log-spaced τ grid of `points` values spanning every mode's dynamics: from a hundredth of
 /// the fastest time scale `1/(2η_eff max(λ + σ_0² w))` to a hundred times the slowest.
 pub fn tau_grid(lambda: &[f64], w: &[f64], config: &TheoryConfig, points: usize) -> Vec<f64> {
-    let rate = ModeTheory {
-        lambda: 1.0,
-        w: 1.0,
-        eta: config.eta,
-        q: config.q,
-        sigma_min: config.sigma_min,
-        sigma_max: config.sigma_max,
-        model: config.model,
-    }
-    .rate();
+    let rate = config.mode(1.0, 1.0).rate();
     let speeds = lambda
         .iter()
         .zip(w)
@@ -662,15 +658,7 @@ pub fn predict(
             continue;
         }
         seen.insert((l.to_bits(), wk.to_bits()), modes.len());
-        let m = ModeTheory {
-            lambda: l,
-            w: wk,
-            eta: config.eta,
-            q: config.q,
-            sigma_min: config.sigma_min,
-            sigma_max: config.sigma_max,
-            model: config.model,
-        };
+        let m = config.mode(l, wk);
         m.validate()?;
         modes.push(ModePrediction {
             lambda: l,
@@ -827,15 +815,7 @@ mod tests {
         let p = predict(&lambda, &w, &config, &tau).unwrap();
         assert_eq!(p.modes[2], p.modes[4]);
         for (m, &l) in p.modes.iter().zip(&lambda) {
-            let alone = ModeTheory {
-                lambda: l,
-                w: 1.0,
-                eta: config.eta,
-                q: config.q,
-                sigma_min: config.sigma_min,
-                sigma_max: config.sigma_max,
-                model: config.model,
-            };
+            let alone = config.mode(l, 1.0);
             assert_eq!(m.tau_star, alone.learning_time(Crossing::Geometric));
             assert_eq!(m.variance[7], alone.variance(tau[7]));
         }

@@ -66,13 +66,9 @@ impl FullBatchProblem {
             }
         }
         let moment: Vec<f32> = m.iter().map(|v| (v / count as f64) as f32).collect();
-        let dense = cov.dense();
-        let noise: Vec<f32> = (0..dim * dim)
-            .map(|k| dense[(k / dim, k % dim)] as f32)
-            .collect();
         Ok(Self {
             moment: Tensor::from_data(TensorData::new(moment, [n, n]), device),
-            noise: Tensor::from_data(TensorData::new(noise, [dim, dim]), device),
+            noise: dense_tensor(cov, device),
             dim,
         })
     }
@@ -125,13 +121,9 @@ impl FullBatchProblem {
             }
         }
         m[n * n - 1] = 1.0;
-        let dense = noise.dense();
-        let noise: Vec<f32> = (0..dim * dim)
-            .map(|k| dense[(k / dim, k % dim)] as f32)
-            .collect();
         Ok(Self {
             moment: Tensor::from_data(TensorData::new(m, [n, n]), device),
-            noise: Tensor::from_data(TensorData::new(noise, [dim, dim]), device),
+            noise: dense_tensor(noise, device),
             dim,
         })
     }
@@ -200,6 +192,16 @@ impl FullBatchProblem {
             value,
         ))
     }
+}
+
+/// `Σ_w` as a dense `D×D` f32 tensor.
+fn dense_tensor(cov: &SpectralCovariance, device: &Device) -> Tensor<2> {
+    let dim = cov.dim();
+    let dense = cov.dense();
+    let values: Vec<f32> = (0..dim * dim)
+        .map(|k| dense[(k / dim, k % dim)] as f32)
+        .collect();
+    Tensor::from_data(TensorData::new(values, [dim, dim]), device)
 }
 
 /// The affine map `(W, b)` of a `linear` or `circulant` network at `level`, as `D×D` and `D`
