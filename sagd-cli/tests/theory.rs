@@ -207,3 +207,31 @@ fn mlp_validation_writes_its_outputs() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("grf"), "{}", text(&o));
 }
+
+/// The theory on real data: MNIST padded to 32×32 in the models' range, per Fourier mode.
+#[test]
+#[ignore = "needs SAGD_DATA_DIR with mnist/"]
+fn predict_on_mnist() {
+    let dir = std::env::var("SAGD_DATA_DIR").expect("SAGD_DATA_DIR");
+    let spec = format!("mnist:{dir}/mnist");
+    let o = sagd(&[
+        "theory",
+        "predict",
+        "--data",
+        &spec,
+        "--transform",
+        "pad:2",
+        "--transform",
+        "scale",
+        "--spectrum",
+        "power-law:alpha=-0.5,eps=0.05",
+        "--tau-points",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["modes"].as_array().unwrap().len(), 1024);
+    let alpha = v["exponent"]["alpha"].as_f64().unwrap();
+    assert!(alpha > 0.5 && alpha < 1.5, "α = {alpha}");
+}
