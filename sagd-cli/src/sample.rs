@@ -367,6 +367,28 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
         .check_levels(source.denoiser.levels())
         .map_err(sampler_error)?;
     let sampler = config.build::<DynShape>().map_err(sampler_error)?;
+    // The oracle knows its data's law: check that the start level drowns every mode.
+    let terminal = match &source.oracle {
+        Some(data) => {
+            let path = sagd_samplers::timesteps::select(
+                source.denoiser.levels(),
+                config.steps,
+                config.spacing,
+            )
+            .map_err(sampler_error)?;
+            let top = source.denoiser.levels()[path[0]];
+            oracle_terminal_snr(data, source.denoiser.covariance(), top, dims)?
+        }
+        None => None,
+    };
+    if let Some(report) = &terminal
+        && report.affected > 0
+    {
+        eprintln!(
+            "warning: the prior does not match the process in every mode: {}",
+            report.summary()
+        );
+    }
     if args
         .count
         .checked_mul(shape.numel())
@@ -468,6 +490,14 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
         "samples": samples_path,
         "grid": grid_path,
     });
+    if let Some(report) = &terminal {
+        summary["terminal_snr"] = json!({
+            "affected": report.affected,
+            "dominated": report.dominated,
+            "outside_support": report.outside_support,
+            "worst_snr": report.worst_snr,
+        });
+    }
     if let Some(data) = &source.oracle {
         summary["data_check"] =
             data_check(data, &source.noise.covariance_arc().power(), &all, dims)?;
@@ -538,6 +568,25 @@ fn write_grid(path: &Path, all: &[f32], dims: [usize; 3], unit_range: bool) -> R
     };
     let scale = (96 / w.max(h)).max(1);
     crate::plot::write_image_grid_png(path, &values, n, c_out, h, w, 8, scale)
+}
+
+/// The terminal-SNR check (`sagd_core::terminal`) of an oracle's stationary law at the
+/// sampler's start level `top`: per mode, the data's second moment (mode variance plus the
+/// equally weighted means' power) against the noise `σ_T² w²`.
+fn oracle_terminal_snr(
+    data: &OracleData,
+    cov: &SpectralCovariance,
+    top: sagd_core::NoiseLevel,
+    dims: [usize; 3],
+) -> Result<Option<sagd_core::terminal::TerminalSnr>> {
+    let OracleData::Stationary { means, power, .. } = data else {
+        return Ok(None);
+    };
+    let flat: Vec<f32> = means.iter().flatten().map(|&v| v as f32).collect();
+    let set = Dataset::new("oracle means", dims, Pixels::F32(flat), None)?;
+    let mean_power = stats::second_moment_spectrum(&set)?;
+    let signal: Vec<f64> = power.iter().zip(&mean_power).map(|(l, m)| l + m).collect();
+    Ok(Some(sagd_core::terminal::terminal_snr(cov, &signal, top)?))
 }
 
 /// How the oracle's samples compare with the data law: per-mode variances for a `grf`,

@@ -235,3 +235,36 @@ fn sampling_from_a_trained_checkpoint() {
     assert!(!o.status.success());
     assert!(text(&o).contains("cut.ckpt"), "{}", text(&o));
 }
+
+/// The oracle knows its data: a spectrum whose start level leaves a mode to the signal
+/// (blue noise starving DC) gets a warning and the counts in the summary.
+#[test]
+fn the_oracle_checks_the_terminal_snr() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |spectrum: &str, out: &str| {
+        sagd(&[
+            "sample",
+            "--oracle",
+            "grf:size=1x8x8,beta=2",
+            "--spectrum",
+            spectrum,
+            "--steps",
+            "5",
+            "--count",
+            "4",
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ])
+    };
+    let o = run("power-law:alpha=1,eps=0.0001", "blue");
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["terminal_snr"]["dominated"].as_u64().unwrap() >= 1, "{v}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning"));
+    let o = run("isotropic", "white");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["terminal_snr"]["affected"], 0, "{v}");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+}
