@@ -371,16 +371,41 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Up to `count` mode indices spread evenly over the distinct λ of the modes `keep` accepts,
+/// smallest λ first: the modes a plot draws.
+fn spread_modes(lambda: &[f64], keep: impl Fn(usize) -> bool, count: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lambda.len()).filter(|&i| keep(i)).collect();
+    order.sort_by(|&a, &b| lambda[a].total_cmp(&lambda[b]));
+    order.dedup_by(|a, b| lambda[*a] == lambda[*b]);
+    if order.len() <= count || count < 2 {
+        order.truncate(count);
+        return order;
+    }
+    (0..count)
+        .map(|i| order[i * (order.len() - 1) / (count - 1)])
+        .collect()
+}
+
+/// The fit `τ* = k·e^c λ^{-α}` drawn over the λ range of `lambda` (empty without a fit).
+fn fit_line(
+    fit: Option<sagd_core::theory::ExponentFit>,
+    lambda: &[f64],
+    k: f64,
+) -> Vec<(f64, f64)> {
+    let Some(f) = fit else { return Vec::new() };
+    let (lo, hi) = lambda
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &l| (a.min(l), b.max(l)));
+    [lo, hi]
+        .iter()
+        .map(|&l| (l, k * (f.intercept - f.alpha * l.ln()).exp()))
+        .collect()
+}
+
 /// Left: `λ̃_k(τ)/λ̃_k(∞)` for a dozen modes spread over λ; right: τ* against λ with the fits.
 fn plot(path: &std::path::Path, p: &Prediction, spectrum: &str) -> Result<()> {
-    let mut order: Vec<usize> = (0..p.modes.len()).collect();
-    order.sort_by(|&a, &b| p.modes[a].lambda.total_cmp(&p.modes[b].lambda));
-    order.dedup_by(|a, b| p.modes[*a].lambda == p.modes[*b].lambda);
-    let shown: Vec<usize> = if order.len() <= 12 {
-        order.clone()
-    } else {
-        (0..12).map(|i| order[i * (order.len() - 1) / 11]).collect()
-    };
+    let lambdas: Vec<f64> = p.modes.iter().map(|m| m.lambda).collect();
+    let shown = spread_modes(&lambdas, |_| true, 12);
     let names: Vec<String> = shown
         .iter()
         .map(|&i| format!("λ = {:.3e}", p.modes[i].lambda))
@@ -418,16 +443,7 @@ fn plot(path: &std::path::Path, p: &Prediction, spectrum: &str) -> Result<()> {
             })
             .collect()
     };
-    let line = |fit: Option<sagd_core::theory::ExponentFit>| -> Vec<(f64, f64)> {
-        let Some(f) = fit else { return Vec::new() };
-        let (lo, hi) = p.modes.iter().fold((f64::INFINITY, 0.0f64), |(a, b), m| {
-            (a.min(m.lambda), b.max(m.lambda))
-        });
-        [lo, hi]
-            .iter()
-            .map(|&l| (l, (f.intercept - f.alpha * l.ln()).exp()))
-            .collect()
-    };
+    let line = |fit: Option<sagd_core::theory::ExponentFit>| fit_line(fit, &lambdas, 1.0);
     let fit_name = |what: &str, fit: Option<sagd_core::theory::ExponentFit>| {
         fit.map_or(format!("{what}: no fit"), |f| {
             format!("{what} fit α = {:.3}, R² = {:.3}", f.alpha, f.r2)
@@ -820,14 +836,7 @@ fn validation_plot(
     results: &[Checkpoint],
     fit: Option<sagd_core::theory::ExponentFit>,
 ) -> Result<()> {
-    let mut order: Vec<usize> = (0..lambda.len()).filter(|&i| w[i] > 0.0).collect();
-    order.sort_by(|&a, &b| lambda[a].total_cmp(&lambda[b]));
-    order.dedup_by(|a, b| lambda[*a] == lambda[*b]);
-    let shown: Vec<usize> = if order.len() <= 5 {
-        order
-    } else {
-        (0..5).map(|i| order[i * (order.len() - 1) / 4]).collect()
-    };
+    let shown = spread_modes(lambda, |i| w[i] > 0.0, 5);
     let names: Vec<(String, String)> = shown
         .iter()
         .map(|&i| {
@@ -877,9 +886,6 @@ fn validation_plot(
         .filter_map(|((&l, t), _)| t.map(|t| [(l, t), (f64::NAN, f64::NAN)]))
         .flatten()
         .collect();
-    let (lo, hi) = lambda
-        .iter()
-        .fold((f64::INFINITY, 0.0f64), |(a, b), &l| (a.min(l), b.max(l)));
     let fit_name = fit.map_or("no fit".to_string(), |f| {
         format!("fit α = {:.3}, R² = {:.3}", f.alpha, f.r2)
     });
@@ -895,12 +901,7 @@ fn validation_plot(
             },
             Series {
                 name: &fit_name,
-                points: fit.map_or(Vec::new(), |f| {
-                    [lo, hi]
-                        .iter()
-                        .map(|&l| (l, (f.intercept - f.alpha * l.ln()).exp()))
-                        .collect()
-                }),
+                points: fit_line(fit, lambda, 1.0),
                 markers: false,
             },
         ],
@@ -1154,14 +1155,7 @@ fn mlp_plot(
     theory_fit: Option<sagd_core::theory::ExponentFit>,
     theory_points: &[(f64, f64)],
 ) -> Result<()> {
-    let mut order: Vec<usize> = (0..lambda.len()).filter(|&i| w[i] > 0.0).collect();
-    order.sort_by(|&a, &b| lambda[a].total_cmp(&lambda[b]));
-    order.dedup_by(|a, b| lambda[*a] == lambda[*b]);
-    let shown: Vec<usize> = if order.len() <= 6 {
-        order
-    } else {
-        (0..6).map(|i| order[i * (order.len() - 1) / 5]).collect()
-    };
+    let shown = spread_modes(lambda, |i| w[i] > 0.0, 6);
     let names: Vec<String> = shown
         .iter()
         .map(|&i| format!("λ = {:.3}", lambda[i]))
@@ -1192,17 +1186,7 @@ fn mlp_plot(
     };
     let scale = median(&mut empirical.iter().map(|p| p.1).collect())
         / median(&mut theory_points.iter().map(|p| p.1).collect());
-    let (lo, hi) = lambda
-        .iter()
-        .fold((f64::INFINITY, 0.0f64), |(a, b), &l| (a.min(l), b.max(l)));
-    let line = |f: Option<sagd_core::theory::ExponentFit>, k: f64| -> Vec<(f64, f64)> {
-        f.map_or(Vec::new(), |f| {
-            [lo, hi]
-                .iter()
-                .map(|&l| (l, k * (f.intercept - f.alpha * l.ln()).exp()))
-                .collect()
-        })
-    };
+    let line = |f: Option<sagd_core::theory::ExponentFit>, k: f64| fit_line(f, lambda, k);
     let fit_name = fit.map_or("mlp: no fit".to_string(), |f| {
         format!("mlp fit α = {:.3}, R² = {:.3}", f.alpha, f.r2)
     });
