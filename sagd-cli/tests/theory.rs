@@ -212,8 +212,11 @@ fn mlp_validation_writes_its_outputs() {
 #[test]
 #[ignore = "needs SAGD_DATA_DIR with mnist/"]
 fn predict_on_mnist() {
+    // A relative SAGD_DATA_DIR (as `.ci/run` passes it) is taken from the workspace root: the
+    // test runs in the crate's folder.
     let dir = std::env::var("SAGD_DATA_DIR").expect("SAGD_DATA_DIR");
-    let spec = format!("mnist:{dir}/mnist");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let spec = format!("mnist:{}", root.join(dir).join("mnist").display());
     let o = sagd(&[
         "theory",
         "predict",
