@@ -1,24 +1,9 @@
 //! The `sagd` binary as a user runs it.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sagd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagd"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn stdout_json(args: &[&str]) -> serde_json::Value {
-    let out = sagd(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
 
 /// Reads a float32 .npy written by `sagd noise`: (shape, values).
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {

@@ -1,27 +1,11 @@
 //! `sagd data` as a user runs it.
 
-use std::process::{Command, Output};
-
-fn sagd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagd"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = sagd(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
+mod common;
+use common::*;
 
 #[test]
 fn stats_of_synthetic_data() {
-    let v = json(&[
+    let v = stdout_json(&[
         "data",
         "stats",
         "shapes:n=300,size=3x32x32,seed=1",
@@ -46,7 +30,7 @@ fn stats_of_synthetic_data() {
     let psd = v["radial_psd"].as_array().unwrap();
     let freqs: u64 = psd.iter().map(|b| b["count"].as_u64().unwrap()).sum();
     assert_eq!(freqs, 32 * 32, "every frequency in exactly one bin");
-    let grf = json(&[
+    let grf = stdout_json(&[
         "data",
         "stats",
         "grf:beta=2,size=1x16x16,n=50",
@@ -155,10 +139,8 @@ fn bad_specs_exit_2_and_bad_files_exit_1() {
 #[test]
 #[ignore = "needs SAGD_DATA_DIR"]
 fn mnist_stats_on_real_data() {
-    let dir = std::env::var("SAGD_DATA_DIR").expect("SAGD_DATA_DIR");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let data = root.join(dir).join("mnist");
-    let v = json(&[
+    let data = data_dir().join("mnist");
+    let v = stdout_json(&[
         "data",
         "stats",
         &format!("mnist:{}", data.display()),

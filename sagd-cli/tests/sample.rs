@@ -1,23 +1,10 @@
 //! `sagd sample` as a user runs it: from the oracle and from a trained checkpoint, and the
 //! errors.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sagd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagd"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The shape and values of a float32 .npy file written by sagd.
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {

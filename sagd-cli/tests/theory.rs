@@ -1,21 +1,7 @@
 //! `sagd theory predict` as a user runs it.
 
-use std::process::{Command, Output};
-
-fn sagd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagd"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::*;
 
 #[test]
 fn predict_prints_the_documented_json_and_draws_its_plot() {
@@ -212,11 +198,7 @@ fn mlp_validation_writes_its_outputs() {
 #[test]
 #[ignore = "needs SAGD_DATA_DIR with mnist/"]
 fn predict_on_mnist() {
-    // A relative SAGD_DATA_DIR (as `.ci/run` passes it) is taken from the workspace root: the
-    // test runs in the crate's folder.
-    let dir = std::env::var("SAGD_DATA_DIR").expect("SAGD_DATA_DIR");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let spec = format!("mnist:{}", root.join(dir).join("mnist").display());
+    let spec = format!("mnist:{}", data_dir().join("mnist").display());
     let o = sagd(&[
         "theory",
         "predict",

@@ -1,17 +1,13 @@
 //! `sagd train` as a user runs it: a run, a kill and a resume, and the errors.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sagd_models::checkpoint::{self, Checkpoint, Group};
-
-fn sagd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagd"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
 
 const CONFIG: &str = "seed = 3\nsteps = 12\nbatch = 4\ncheckpoint_every = 4\nlog_every = 2\n\
 [data]\nspec = \"shapes:n=64,size=1x8x8,seed=1\"\n\
@@ -226,12 +222,7 @@ fn config_errors_name_the_key() {
 #[ignore = "needs SAGD_DATA_DIR (real MNIST) and trains U-Nets; run with --ignored"]
 fn ready_configs_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let data_dir = std::env::var("SAGD_DATA_DIR").expect("SAGD_DATA_DIR is set");
-    let data_dir = if Path::new(&data_dir).is_absolute() {
-        data_dir
-    } else {
-        root.join(&data_dir).to_str().unwrap().to_string()
-    };
+    let data_dir = data_dir().to_str().expect("a UTF-8 data path").to_string();
     let dir = tempfile::tempdir().unwrap();
     for name in [
         "shapes-tiny-isotropic",

@@ -1,0 +1,48 @@
+//! Helpers shared by the CLI's integration tests (each test file is its own crate, so they
+//! live in a module that every file includes; not every file uses every helper).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `sagd` binary built for these tests and waits for it.
+pub fn sagd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sagd"))
+        .args(args)
+        .output()
+        .expect("the sagd binary runs")
+}
+
+/// Standard output then standard error, for assertion messages and text checks.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `sagd`, requires success, and parses its standard output as JSON.
+pub fn stdout_json(args: &[&str]) -> serde_json::Value {
+    let out = sagd(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// The shared data folder of the data-backed tests: `SAGD_DATA_DIR`, a relative path taken
+/// from the workspace root (the tests run in the crate's folder, `.ci/run` in the root).
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("SAGD_DATA_DIR")
+        .expect("SAGD_DATA_DIR is set to the shared data folder (holding mnist/)");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    assert!(
+        dir.is_dir(),
+        "SAGD_DATA_DIR={} is not a folder",
+        dir.display()
+    );
+    dir
+}
