@@ -54,6 +54,10 @@ pub struct ValidateArgs {
     /// mlp: samples drawn at each checkpoint to measure the mode variances.
     #[arg(long, default_value_t = 2048)]
     samples: usize,
+    /// mlp: seed of the initial weights, the minibatches and the sampling noise (the training
+    /// images come from the grf spec's own `seed`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Noise levels of the trained ladder (EDM spacing, ρ = 7), each trained independently.
     #[arg(long, default_value_t = 48)]
     levels: usize,
@@ -954,8 +958,14 @@ fn validate_mlp(
         args,
         "kind = \"mlp\"\ndepth = 2\nwidth = 256\nembedding = 64",
     )?;
-    let net = Net::build(&run_config.model, dims, args.levels, 0, &train_device)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let net = Net::build(
+        &run_config.model,
+        dims,
+        args.levels,
+        args.seed,
+        &train_device,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let data = sagd_datasets::synthetic::grf::GrfConfig {
         n: args.images,
         ..grf.clone()
@@ -966,7 +976,7 @@ fn validate_mlp(
     let mut source = BatchSource::new(
         data,
         Pipeline::default(),
-        0,
+        args.seed,
         levels,
         cov.clone(),
         Parameterization::X0,
@@ -1016,12 +1026,15 @@ fn validate_mlp(
         }
         let denoiser = TrainedDenoiser::new(state.net.clone(), run_config.clone(), shape)
             .map_err(|e| anyhow::anyhow!(e))?;
+        // Sampling noise keyed by (seed, checkpoint), apart from the training streams.
+        let mut rng = noise_rng(args.seed);
+        rng.set_stream(mark);
         let images = sampler
             .sample(
                 &denoiser,
                 &noise,
                 args.samples,
-                &mut noise_rng(mark),
+                &mut rng,
                 &train_device,
                 &mut |_| {},
             )
@@ -1095,6 +1108,7 @@ fn validate_mlp(
         "sigma_max": args.sigma_max,
         "optimizer": "adamw",
         "lr": args.lr,
+        "seed": args.seed,
         "batch": args.batch,
         "images": args.images,
         "samples_per_checkpoint": args.samples,

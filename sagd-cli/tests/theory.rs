@@ -142,13 +142,9 @@ fn trained_linear_and_circulant_match_the_theory_within_3_percent() {
     }
 }
 
-/// The mlp path runs end to end (a short smoke run: its learning curves are a documented
-/// experiment, not a tolerance) and refuses non-grf data.
-#[test]
-fn mlp_validation_writes_its_outputs() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mlp");
-    let o = sagd(&[
+/// A short mlp validation (20 Adam steps, 4×4 grf) into `out` with `seed`.
+fn short_mlp_validation(out: &std::path::Path, seed: &str) -> std::process::Output {
+    sagd(&[
         "theory",
         "validate",
         "--data",
@@ -169,17 +165,37 @@ fn mlp_validation_writes_its_outputs() {
         "32",
         "--levels",
         "8",
+        "--seed",
+        seed,
         "--out",
         out.to_str().unwrap(),
         "--json",
-    ]);
+    ])
+}
+
+/// The mlp path runs end to end (a short smoke run: its learning curves are a documented
+/// experiment, not a tolerance), is reproducible under its seed, and refuses non-grf data.
+#[test]
+fn mlp_validation_writes_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mlp");
+    let o = short_mlp_validation(&out, "0");
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["model"], "mlp");
+    assert_eq!(v["seed"], 0);
     assert_eq!(v["modes"], 16);
     for file in ["validate.csv", "validate.json", "validate.png"] {
         assert!(out.join(file).is_file(), "{file}");
     }
+    // Same seed, same measured variances; another seed, other weights, batches and samples.
+    let csv = |dir: &std::path::Path| std::fs::read_to_string(dir.join("validate.csv")).unwrap();
+    let again = dir.path().join("again");
+    assert!(short_mlp_validation(&again, "0").status.success());
+    assert_eq!(csv(&out), csv(&again));
+    let other = dir.path().join("other");
+    assert!(short_mlp_validation(&other, "1").status.success());
+    assert_ne!(csv(&out), csv(&other));
     let o = sagd(&[
         "theory",
         "validate",
