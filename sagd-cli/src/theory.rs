@@ -157,36 +157,32 @@ pub fn run(command: &TheoryCommand) -> Result<ExitCode> {
 /// Per-mode data variances (C×H×W, `fftfreq` order per channel) and the data's `[C, H, W]`.
 fn data_variances(args: &PredictArgs) -> Result<(Vec<f64>, [usize; 3])> {
     let spec: DataSpec = args.data.parse().map_err(crate::data::classify)?;
-    let pipeline = Pipeline::parse(&args.transforms).map_err(crate::data::classify)?;
     if let (Source::Grf(config), true) = (&spec.source, args.transforms.is_empty()) {
         config.validate().map_err(crate::data::classify)?;
         let one = config.mode_variances();
         let c = config.size[0];
         return Ok((one.repeat(c), config.size));
     }
-    let data = spec.load().map_err(crate::data::classify)?;
-    let data = if pipeline.transforms.is_empty() {
-        data
-    } else {
-        pipeline
-            .apply_to(&data, data.len(), 0)
-            .map_err(crate::data::classify)?
-    };
+    let data = load_transformed(&spec, &args.transforms)?;
     Ok((stats::mode_variances(&data), data.shape()))
+}
+
+/// The data of `spec` with the `--transform` pipeline applied to every image.
+fn load_transformed(spec: &DataSpec, transforms: &[String]) -> Result<sagd_datasets::Dataset> {
+    let pipeline = Pipeline::parse(transforms).map_err(crate::data::classify)?;
+    let data = spec.load().map_err(crate::data::classify)?;
+    if pipeline.transforms.is_empty() {
+        return Ok(data);
+    }
+    pipeline
+        .apply_to(&data, data.len(), 0)
+        .map_err(crate::data::classify)
 }
 
 /// The eigenvalues of the data covariance (PCA), after the transforms.
 fn pca_variances(args: &PredictArgs) -> Result<(Vec<f64>, [usize; 3])> {
     let spec: DataSpec = args.data.parse().map_err(crate::data::classify)?;
-    let pipeline = Pipeline::parse(&args.transforms).map_err(crate::data::classify)?;
-    let data = spec.load().map_err(crate::data::classify)?;
-    let data = if pipeline.transforms.is_empty() {
-        data
-    } else {
-        pipeline
-            .apply_to(&data, data.len(), 0)
-            .map_err(crate::data::classify)?
-    };
+    let data = load_transformed(&spec, &args.transforms)?;
     let eigen = stats::pca_spectrum(&data, Some(args.pca_images)).map_err(crate::data::classify)?;
     Ok((eigen, data.shape()))
 }
