@@ -597,12 +597,7 @@ fn data_check(
     samples: &[f32],
     dims: [usize; 3],
 ) -> Result<Value> {
-    let OracleData::Stationary {
-        weights,
-        means,
-        power,
-    } = data
-    else {
+    let OracleData::Stationary { means, power, .. } = data else {
         return Ok(Value::Null);
     };
     let d: usize = dims.iter().product();
@@ -655,6 +650,6 @@ fn data_check(
     Ok(json!({
         "kind": "component shares (nearest mean) vs weights",
         "shares": counts.iter().map(|&c| c as f64 / n).collect::<Vec<_>>(),
-        "weights": weights,
+        "weights": data.mixture_weights(),
     }))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sagd_models::{Event, ModelError, RunConfig, TrainOptions};
@@ -22,14 +22,24 @@ pub struct TrainArgs {
     /// The run directory: config.toml, log.csv, checkpoints/.
     #[arg(long)]
     out: PathBuf,
-    /// Continue the run in --out from its newest checkpoint.
+    /// Continue the run in --out from its newest checkpoint, exactly as if it had never
+    /// stopped. A run that is already complete is left as it is.
     #[arg(long)]
     resume: bool,
     /// Device: cpu, cuda (built with --features cuda) or wgpu. Overrides the config.
     #[arg(long)]
     device: Option<String>,
-    /// Total steps. Overrides the config.
-    #[arg(long)]
+    /// The run's total length: sets the config's `steps`, which fixes the learning-rate
+    /// schedule. For a new run only; a resumed run keeps its own (a different value is
+    /// refused).
+    #[arg(long, value_name = "N")]
+    total_steps: Option<u64>,
+    /// End this invocation after step STEP, leaving a checkpoint there, without changing the
+    /// run (its length and schedule stay the config's `steps`); continue later with --resume.
+    #[arg(long, value_name = "STEP")]
+    stop_at: Option<u64>,
+    /// Replaced by --total-steps and --stop-at (kept only to say so).
+    #[arg(long, hide = true)]
     steps: Option<u64>,
     /// Checkpoint interval. Overrides the config.
     #[arg(long)]
@@ -58,6 +68,13 @@ fn model_error(e: ModelError) -> anyhow::Error {
 
 /// Runs `sagd train`.
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    if let Some(n) = args.steps {
+        return Err(anyhow::Error::new(UsageError(format!(
+            "--steps {n}: `sagd train` has no --steps; use --total-steps {n} to set the run's \
+             length (config key `steps`, which fixes the learning-rate schedule) or --stop-at \
+             {n} to end this invocation early without changing the run"
+        ))));
+    }
     let path = match (&args.config, args.resume) {
         (Some(p), _) => p.clone(),
         (None, true) => args.out.join("config.toml"),
@@ -77,7 +94,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(d) = &args.device {
         config.device = d.clone();
     }
-    if let Some(s) = args.steps {
+    if let Some(s) = args.total_steps {
         config.steps = s;
     }
     if let Some(c) = args.checkpoint_every {
@@ -90,13 +107,11 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         config.allow_low_terminal_noise = true;
     }
     config.validate().map_err(model_error)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
 
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(config.steps)
+        ProgressBar::new(args.stop_at.unwrap_or(config.steps))
     };
     bar.set_style(
         ProgressStyle::with_template(
@@ -110,14 +125,21 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let mut observer = |event: &Event| match event {
         Event::Started {
             start,
+            end,
             total,
             params,
             shape,
         } => {
+            bar.set_length(*end);
             bar.set_position(*start);
             first_step = Some((*start, Instant::now()));
+            let stop = if end < total {
+                format!(", stopping after step {end}")
+            } else {
+                String::new()
+            };
             bar.println(format!(
-                "training {} ({params} parameters) on {}x{}x{} images, steps {start}..{total}",
+                "training {} ({params} parameters) on {}x{}x{} images: steps {start}..{total}{stop}",
                 config.model.kind(),
                 shape[0],
                 shape[1],
@@ -144,7 +166,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     };
     let options = TrainOptions {
         resume: args.resume,
-        stop_after: None,
+        stop_at: args.stop_at,
     };
     let summary = sagd_models::train(&config, &args.out, &options, &mut observer);
     bar.finish_and_clear();
@@ -155,18 +177,42 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             "{}",
             json!({
                 "out": args.out,
-                "steps": summary.steps,
+                "step": summary.step,
+                "total_steps": summary.total,
+                "complete": summary.complete(),
+                "ran_steps": summary.ran,
                 "last_loss": summary.last_loss,
                 "checkpoint": summary.checkpoint,
                 "seconds": seconds,
             })
         );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loss = summary
+        .last_loss
+        .map_or("none".to_string(), |l| format!("{l:.5}"));
+    let out = args.out.display();
+    if summary.ran == 0 {
+        println!(
+            "the run in {out} is already complete at step {} of {}; nothing to do (last loss \
+             {loss}; checkpoint {})",
+            summary.step,
+            summary.total,
+            summary.checkpoint.display()
+        );
+    } else if summary.complete() {
+        println!(
+            "trained to step {} of {} in {seconds:.1} s; last loss {loss}; checkpoint {}",
+            summary.step,
+            summary.total,
+            summary.checkpoint.display()
+        );
     } else {
         println!(
-            "trained to step {} in {:.1} s; last loss {:.5}; checkpoint {}",
-            summary.steps,
-            seconds,
-            summary.last_loss,
+            "stopped at step {} of {} in {seconds:.1} s; last loss {loss}; checkpoint {}; \
+             continue with `sagd train --out {out} --resume`",
+            summary.step,
+            summary.total,
             summary.checkpoint.display()
         );
     }

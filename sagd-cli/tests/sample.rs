@@ -24,7 +24,7 @@ fn oracle_sampling_writes_samples_grid_and_summary() {
     let args = [
         "sample",
         "--oracle",
-        "gmm:components=2,size=1x8x8,seed=4",
+        "gmm:components=3,size=1x8x8,seed=4",
         "--spectrum",
         "power-law:alpha=-1,eps=0.05",
         "--sampler",
@@ -47,7 +47,25 @@ fn oracle_sampling_writes_samples_grid_and_summary() {
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["count"], 40);
     assert_eq!(summary["shape"], serde_json::json!([1, 8, 8]));
-    assert_eq!(summary["data_check"]["shares"].as_array().unwrap().len(), 2);
+    // The data check sets the shares beside the mixture's weights, both normalized to sum 1.
+    let as_vec = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let shares = as_vec(&summary["data_check"]["shares"]);
+    let weights = as_vec(&summary["data_check"]["weights"]);
+    assert_eq!((shares.len(), weights.len()), (3, 3));
+    assert!(
+        (shares.iter().sum::<f64>() - 1.0).abs() < 1e-12,
+        "{shares:?}"
+    );
+    assert!(
+        weights.iter().all(|w| (w - 1.0 / 3.0).abs() < 1e-15),
+        "{weights:?}"
+    );
     let (shape, first) = read_npy(&out.join("samples.npy"));
     assert_eq!(shape, vec![40, 1, 8, 8]);
     assert!(first.iter().all(|v| v.is_finite()));

@@ -52,7 +52,18 @@ fn train_writes_its_run_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["steps"], 12);
+    assert_eq!(
+        (
+            &summary["step"],
+            &summary["total_steps"],
+            &summary["complete"]
+        ),
+        (
+            &serde_json::json!(12),
+            &serde_json::json!(12),
+            &serde_json::json!(true)
+        )
+    );
     for f in ["config.toml", "log.csv"] {
         assert!(straight.join(f).exists(), "{f}");
     }
@@ -205,7 +216,7 @@ fn config_errors_name_the_key() {
         "--out",
         out_dir,
         "--quiet",
-        "--steps",
+        "--stop-at",
         "2",
         "--allow-low-terminal-noise",
     ]);
@@ -242,7 +253,7 @@ fn ready_configs_run() {
             config.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-            "--steps",
+            "--stop-at",
             "2",
             "--quiet",
         ]);

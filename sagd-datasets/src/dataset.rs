@@ -18,6 +18,24 @@ pub enum Pixels {
     F32(Vec<f32>),
 }
 
+/// The flat index and value of the first NaN or infinite value of `values`, if any.
+pub(crate) fn first_non_finite(values: &[f32]) -> Option<(usize, f32)> {
+    values
+        .iter()
+        .position(|v| !v.is_finite())
+        .map(|i| (i, values[i]))
+}
+
+/// `flat` as a row-major multi-index over `shape`.
+pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (slot, &dim) in index.iter_mut().zip(shape).rev() {
+        *slot = flat % dim.max(1);
+        flat /= dim.max(1);
+    }
+    index
+}
+
 impl Pixels {
     /// Number of values.
     pub fn len(&self) -> usize {
@@ -45,7 +63,9 @@ pub struct Dataset {
 
 impl Dataset {
     /// A dataset of `pixels` (N·C·H·W values) of images of `shape` = `[C, H, W]`, with one label
-    /// per image if given. Errors name `name` and the count that disagrees.
+    /// per image if given. Errors name `name` and the count that disagrees; a NaN or infinite
+    /// float value is refused with [`DatasetError::NonFinite`], naming its (N, C, H, W) index, so
+    /// that no loader can hand training a non-finite pixel.
     pub fn new(
         name: impl Into<String>,
         shape: [usize; 3],
@@ -72,6 +92,17 @@ impl Dataset {
                     shape[1],
                     shape[2]
                 ),
+            });
+        }
+        if let Pixels::F32(values) = &pixels
+            && let Some((flat, value)) = first_non_finite(values)
+        {
+            let count = pixels.len() / per;
+            return Err(DatasetError::NonFinite {
+                path: name.clone().into(),
+                index: unravel(flat, &[count, shape[0], shape[1], shape[2]]),
+                axes: "N, C, H, W".to_string(),
+                value,
             });
         }
         let count = pixels.len() / per;
@@ -341,6 +372,23 @@ mod tests {
             Some((0..10).map(|i| i % 3).collect()),
         )
         .unwrap()
+    }
+
+    /// Every float source goes through `Dataset::new`, which refuses a NaN or infinite value
+    /// with its (N, C, H, W) index and the dataset's name.
+    #[test]
+    fn non_finite_floats_are_refused() {
+        let mut v = vec![0.0f32; 2 * 3 * 2 * 2];
+        v[2 * 2 * 3 + 2 * 2 + 3] = f32::INFINITY;
+        let err = Dataset::new("made", [3, 2, 2], Pixels::F32(v), None).unwrap_err();
+        assert!(
+            matches!(&err, DatasetError::NonFinite { index, axes, .. }
+                if index == &[1, 1, 1, 1] && axes == "N, C, H, W"),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("made: value inf"), "{err}");
+        assert_eq!(unravel(0, &[2, 3]), [0, 0]);
+        assert_eq!(unravel(5, &[2, 3]), [1, 2]);
     }
 
     #[test]

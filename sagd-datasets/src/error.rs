@@ -46,6 +46,20 @@ pub enum DatasetError {
         /// What was missing.
         message: String,
     },
+    /// A float image value that is NaN or infinite: image data must be finite numbers.
+    #[error(
+        "{path}: value {value} at index {index:?} ({axes}) is not finite; image values must be finite numbers"
+    )]
+    NonFinite {
+        /// The file (or dataset name) holding the value.
+        path: PathBuf,
+        /// The position of the first such value, one index per axis of `axes`.
+        index: Vec<usize>,
+        /// The axes `index` runs over, e.g. `N, C, H, W` (a file's own order).
+        axes: String,
+        /// The value (NaN, inf or -inf).
+        value: f32,
+    },
     /// A dataset spec string that cannot be understood.
     #[error("dataset spec `{input}`: {reason}")]
     Spec {

@@ -733,6 +733,21 @@ pub(crate) fn images_from_array(
             format!("shape {shape:?}"),
         ));
     }
+    // Checked here, before any transposition, so that the index is the file's own.
+    if let NpyData::F32(values) = &array.data
+        && let Some((flat, value)) = crate::dataset::first_non_finite(values)
+    {
+        let axes = match (shape.len(), layout) {
+            (3, _) => "N, H, W",
+            _ => layout_axes(layout),
+        };
+        return Err(DatasetError::NonFinite {
+            path: path.to_path_buf(),
+            index: crate::dataset::unravel(flat, shape),
+            axes: axes.to_string(),
+            value,
+        });
+    }
     let (hw, c) = (chw[1] * chw[2], chw[0]);
     let pixels = match array.data {
         NpyData::U8(v) if nhwc => Pixels::U8(nhwc_to_nchw(&v, hw, c)),
@@ -964,6 +979,73 @@ mod tests {
         assert!(load_npy(&path, Layout::Nchw).is_err());
         assert_eq!("NHWC".parse::<Layout>().unwrap(), Layout::Nhwc);
         assert!("hwc".parse::<Layout>().is_err());
+    }
+
+    /// A NaN or infinite value is refused at load, naming the file and the value's index in
+    /// the file's own axes (f4 and f8, NCHW, NHWC and (N, H, W); an f8 value beyond f32's
+    /// range becomes inf and is refused too).
+    #[test]
+    fn non_finite_values_are_refused_with_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.npy");
+        let mut values = vec![0.5f32; 2 * 3 * 4 * 5];
+        // Flat index 1·60 + 2·20 + 3·5 + 4 = 119: [1, 2, 3, 4] in a (2, 3, 4, 5) array.
+        values[119] = f32::NAN;
+        write_f32(&path, &[2, 3, 4, 5], &values).unwrap();
+        for (layout, axes) in [(Layout::Nchw, "N, C, H, W"), (Layout::Nhwc, "N, H, W, C")] {
+            let err = load_npy(&path, layout).unwrap_err();
+            let DatasetError::NonFinite {
+                path: p,
+                index,
+                axes: a,
+                value,
+            } = &err
+            else {
+                panic!("{err}")
+            };
+            assert_eq!(
+                (p, index.as_slice(), a.as_str()),
+                (&path, &[1, 2, 3, 4][..], axes)
+            );
+            assert!(value.is_nan());
+            let text = err.to_string();
+            assert!(
+                text.contains("bad.npy") && text.contains("[1, 2, 3, 4]"),
+                "{text}"
+            );
+        }
+        // Only the first bad value is named.
+        values[7] = f32::NEG_INFINITY;
+        write_f32(&path, &[6, 4, 5], &values).unwrap();
+        let err = load_npy(&path, Layout::Nchw).unwrap_err();
+        assert!(
+            matches!(&err, DatasetError::NonFinite { index, axes, value, .. }
+                if index == &[0, 1, 2] && axes == "N, H, W" && *value == f32::NEG_INFINITY),
+            "{err}"
+        );
+        // f8: an infinity, and a finite value too large for f32.
+        for bad in [f64::INFINITY, 1e300] {
+            let mut data: Vec<u8> = Vec::new();
+            for i in 0..8 {
+                let v = if i == 5 { bad } else { 0.25 };
+                data.extend_from_slice(&v.to_le_bytes());
+            }
+            std::fs::write(&path, npy_bytes("<f8", "(2, 1, 2, 2)", false, 1, &data)).unwrap();
+            let err = load_npy(&path, Layout::Nchw).unwrap_err();
+            assert!(
+                matches!(&err, DatasetError::NonFinite { index, value, .. }
+                    if index == &[1, 0, 0, 1] && value.is_infinite()),
+                "{bad}: {err}"
+            );
+        }
+        // Finite values load.
+        write_f32(
+            &path,
+            &[2, 1, 2, 2],
+            &[f32::MAX, f32::MIN, 0.0, -0.0, 1e-45, 1.0, 2.0, 3.0],
+        )
+        .unwrap();
+        assert_eq!(load_npy(&path, Layout::Nchw).unwrap().len(), 2);
     }
 
     fn valid_npy_files() -> Vec<Vec<u8>> {

@@ -268,6 +268,30 @@ mod tests {
         assert!(read_npz_array(&path, "nope").is_err());
     }
 
+    /// A NaN in an `.npz` image array (stored or deflated) is refused at load, naming the
+    /// archive, the member and the value's index.
+    #[test]
+    fn non_finite_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.npz");
+        let mut values = [0.0f32; 3 * 2 * 2];
+        values[6] = f32::NAN;
+        let f4: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        for method in [CompressionMethod::Stored, CompressionMethod::Deflated] {
+            npz(&path, &[("x.npy", npy_u8(&[3, 2, 2], "<f4", &f4))], method);
+            let err = load_npz(&path, None, Layout::Nchw).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, DatasetError::NonFinite { index, .. } if index == &[1, 1, 0]),
+                "{text}"
+            );
+            assert!(
+                text.contains("d.npz:x.npy") && text.contains("NaN"),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn errors_name_keys_and_files() {
         let dir = tempfile::tempdir().unwrap();

@@ -67,6 +67,36 @@ pub struct Header {
     pub config: String,
     /// The tensors that follow.
     pub tensors: Vec<TensorEntry>,
+    /// The loss of the last step, if the run has taken one.
+    #[serde(default)]
+    pub last_loss: Option<f64>,
+    /// The losses since the last `log.csv` row that fell on a `log_every` boundary, so that a
+    /// resumed run writes the rows an uninterrupted run writes.
+    #[serde(default)]
+    pub log_window: LogWindow,
+}
+
+/// Losses accumulated towards the next `log.csv` row: their sum and how many steps it holds.
+/// A row's loss is the mean over the steps since the previous row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogWindow {
+    /// Sum of the step losses (f64; stored exactly, serde_json round-trips floats).
+    pub loss_sum: f64,
+    /// Number of steps in the sum.
+    pub steps: u64,
+}
+
+impl LogWindow {
+    /// Adds one step's loss.
+    pub fn push(&mut self, loss: f64) {
+        self.loss_sum += loss;
+        self.steps += 1;
+    }
+
+    /// The mean loss of the window (NaN when empty).
+    pub fn mean(&self) -> f64 {
+        self.loss_sum / self.steps as f64
+    }
 }
 
 /// A checkpoint in memory.
@@ -342,6 +372,11 @@ mod tests {
                 seed: 3,
                 shape: [1, 2, 2],
                 config: "seed = 3".into(),
+                last_loss: Some(0.1 + 0.2),
+                log_window: LogWindow {
+                    loss_sum: 1.0 / 3.0,
+                    steps: 2,
+                },
                 tensors: vec![
                     TensorEntry {
                         group: Group::Model,

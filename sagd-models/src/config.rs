@@ -99,7 +99,10 @@ pub struct RunConfig {
     /// Seed of everything random: weights, data order, levels and noise.
     #[serde(default)]
     pub seed: u64,
-    /// Total training steps.
+    /// The run's total length in steps. It fixes the learning-rate schedule (the cosine ends
+    /// at the last step), so it is fixed when the run starts: a resume that changes it is
+    /// refused. Where one invocation stops is not part of the config (see
+    /// [`TrainOptions::stop_at`](crate::TrainOptions::stop_at)).
     #[serde(default = "default_steps")]
     pub steps: u64,
     /// Images per step.
@@ -142,10 +145,9 @@ pub struct RunConfig {
     pub ema: EmaConfig,
 }
 
-/// The keys a resumed run may change: how long it runs and how it reports, not what it
-/// computes.
-pub const RESUMABLE_KEYS: [&str; 4] =
-    ["steps", "checkpoint_every", "log_every", "keep_checkpoints"];
+/// The keys a resumed run may change: how it reports and keeps checkpoints, never what it
+/// computes. `steps` is not among them: the run's length shapes its learning-rate schedule.
+pub const RESUMABLE_KEYS: [&str; 3] = ["checkpoint_every", "log_every", "keep_checkpoints"];
 
 impl RunConfig {
     /// Parses TOML text; `origin` names the file in errors.
@@ -201,6 +203,17 @@ impl RunConfig {
             )
         })?;
         self.optimizer.validate()?;
+        if self.optimizer.warmup >= self.steps {
+            return Err(ModelError::config(
+                "optimizer.warmup",
+                self.optimizer.warmup,
+                format!(
+                    "fewer steps than the run's length (steps = {}): the warm-up must end \
+                     before the last step",
+                    self.steps
+                ),
+            ));
+        }
         self.ema.validate()?;
         Ok(())
     }
@@ -224,10 +237,66 @@ impl RunConfig {
 
     /// The first key (other than [`RESUMABLE_KEYS`]) where `self` and `other` differ.
     pub fn incompatible_key(&self, other: &Self) -> Option<String> {
+        self.resume_conflict(other).map(|c| c.key)
+    }
+
+    /// The first key (other than [`RESUMABLE_KEYS`]) where `other` differs from `self`, the
+    /// config a run was started with, with both values as TOML text.
+    pub fn resume_conflict(&self, other: &Self) -> Option<ResumeConflict> {
         let a = toml::Value::try_from(self).ok()?;
         let b = toml::Value::try_from(other).ok()?;
-        first_difference(&a, &b, "")
+        let key = first_difference(&a, &b, "")?;
+        let show = |v: &toml::Value| {
+            key.split('.')
+                .try_fold(v, |v, k| v.get(k))
+                .map_or("(absent)".to_string(), ToString::to_string)
+        };
+        Some(ResumeConflict {
+            started: show(&a),
+            requested: show(&b),
+            key,
+        })
     }
+
+    /// The error for resuming the run in `out` (started with `self`) with `other`, if they
+    /// conflict; the message names the key and both values.
+    pub fn check_resume(&self, other: &Self, out: &Path) -> Result<(), ModelError> {
+        let Some(conflict) = self.resume_conflict(other) else {
+            return Ok(());
+        };
+        let expected = if conflict.key == "steps" {
+            format!(
+                "{}, the length the run in {} was started with: it fixes the learning-rate \
+                 schedule, so it cannot change on --resume (to end this invocation earlier, \
+                 stop at a step instead: --stop-at)",
+                conflict.started,
+                out.display()
+            )
+        } else {
+            format!(
+                "{}, the value the run in {} was started with (only {} may change on --resume)",
+                conflict.started,
+                out.display(),
+                RESUMABLE_KEYS.join(", ")
+            )
+        };
+        Err(ModelError::config(
+            conflict.key,
+            conflict.requested,
+            expected,
+        ))
+    }
+}
+
+/// A key whose value a resumed run would change, and both values (TOML text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeConflict {
+    /// The key, dotted (`optimizer.lr`).
+    pub key: String,
+    /// Its value in the run's config.
+    pub started: String,
+    /// The value asked for.
+    pub requested: String,
 }
 
 fn first_difference(a: &toml::Value, b: &toml::Value, path: &str) -> Option<String> {
@@ -309,10 +378,43 @@ mod tests {
     fn only_reporting_keys_may_change_on_resume() {
         let a = parse("[data]\nspec = \"shapes\"\n").unwrap();
         let mut b = a.clone();
-        b.steps = 99;
         b.log_every = 7;
+        b.checkpoint_every = 3;
+        b.keep_checkpoints = 9;
         assert_eq!(a.incompatible_key(&b), None);
         b.optimizer.lr = 1.0;
         assert_eq!(a.incompatible_key(&b).as_deref(), Some("optimizer.lr"));
+        // The run's length shapes its schedule: a change is refused with both values.
+        let mut c = a.clone();
+        c.steps = 6;
+        let conflict = a.resume_conflict(&c).unwrap();
+        assert_eq!(
+            (
+                conflict.key.as_str(),
+                conflict.started.as_str(),
+                conflict.requested.as_str()
+            ),
+            ("steps", "10000", "6")
+        );
+        let e = a
+            .check_resume(&c, Path::new("runs/a"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`steps` = 6") && e.contains("10000") && e.contains("--stop-at"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_warm_up_ends_before_the_last_step() {
+        let e = parse("steps = 10\n[data]\nspec = \"shapes\"\n[optimizer]\nwarmup = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("optimizer.warmup") && e.contains("steps = 10"),
+            "{e}"
+        );
+        assert!(parse("steps = 10\n[data]\nspec = \"shapes\"\n[optimizer]\nwarmup = 9\n").is_ok());
     }
 }

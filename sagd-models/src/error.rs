@@ -19,6 +19,17 @@ pub enum ModelError {
         /// What was expected.
         expected: String,
     },
+    /// An option of one invocation (not a config key) that cannot be honoured, such as a stop
+    /// before the run's checkpoint or an output directory that already holds a run.
+    #[error("{option} {value}: expected {expected}")]
+    Invocation {
+        /// The option, as the CLI spells it (`--stop-at`).
+        option: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
     /// A configuration file could not be parsed (unknown key, wrong type, bad TOML).
     #[error("{path}: {message}")]
     ConfigFile {
@@ -108,6 +119,19 @@ impl ModelError {
         }
     }
 
+    /// An option of this invocation that cannot be honoured.
+    pub fn invocation(
+        option: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Self::Invocation {
+            option: option.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
     /// A checkpoint problem.
     pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Self::Checkpoint {
@@ -122,6 +146,7 @@ impl ModelError {
         matches!(
             self,
             Self::Config { .. }
+                | Self::Invocation { .. }
                 | Self::ConfigFile { .. }
                 | Self::TerminalSnr(_)
                 | Self::Device { .. }

@@ -43,7 +43,8 @@ pub enum OptimizerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decay {
-    /// Cosine from `lr` at the end of the warm-up to `min_lr` at the last step (the default).
+    /// Cosine from `lr` at the first step after the warm-up to exactly `min_lr` at the run's
+    /// last step (the default).
     #[default]
     Cosine,
     /// Constant `lr`.
@@ -142,6 +143,13 @@ impl OptimizerConfig {
     }
 
     /// The learning rate of step `step` (0-based) of a run of `total` steps.
+    ///
+    /// Warm-up: `lr·(step + 1)/warmup` for `step < warmup`, reaching `lr` at step
+    /// `warmup − 1`. Cosine decay: `min_lr + ½(lr − min_lr)(1 + cos(π·p))` with
+    /// `p = (step − warmup)/(total − 1 − warmup)`, i.e. `lr` at the first step after the warm-up
+    /// and exactly `min_lr` at the last step (`total − 1`); a decay of a single step
+    /// (`warmup = total − 1`) runs at `lr`. The schedule depends on `total` only, never on where
+    /// an invocation stops.
     pub fn lr_at(&self, step: u64, total: u64) -> f64 {
         if step < self.warmup {
             return self.lr * (step + 1) as f64 / self.warmup as f64;
@@ -149,8 +157,12 @@ impl OptimizerConfig {
         match self.decay {
             Decay::Constant => self.lr,
             Decay::Cosine => {
-                let span = total.saturating_sub(self.warmup).max(1) as f64;
-                let progress = ((step - self.warmup) as f64 / span).min(1.0);
+                let span = total.saturating_sub(1).saturating_sub(self.warmup);
+                let progress = if span == 0 {
+                    0.0
+                } else {
+                    ((step - self.warmup) as f64 / span as f64).min(1.0)
+                };
                 self.min_lr
                     + 0.5
                         * (self.lr - self.min_lr)
@@ -390,6 +402,8 @@ impl Ema {
 mod tests {
     use super::*;
 
+    /// The schedule against its closed form at the first step, in the warm-up, at the end of
+    /// the warm-up, in the middle of the decay and at the last step.
     #[test]
     fn warmup_then_cosine() {
         let c = OptimizerConfig {
@@ -398,12 +412,60 @@ mod tests {
             min_lr: 0.1,
             ..OptimizerConfig::default()
         };
-        assert!((c.lr_at(0, 110) - 0.1).abs() < 1e-12);
-        assert!((c.lr_at(9, 110) - 1.0).abs() < 1e-12);
-        assert!((c.lr_at(10, 110) - 1.0).abs() < 1e-12);
-        // Half-way through the decay: the midpoint of lr and min_lr.
-        assert!((c.lr_at(60, 110) - 0.55).abs() < 1e-12);
-        assert!((c.lr_at(110, 110) - 0.1).abs() < 1e-12);
+        let total = 111; // steps 0..=110; the decay runs over steps 10..=110.
+        let close = |step: u64, expected: f64| {
+            let got = c.lr_at(step, total);
+            assert!(
+                (got - expected).abs() < 1e-12,
+                "step {step}: {got} vs {expected}"
+            );
+        };
+        close(0, 0.1);
+        close(4, 0.5);
+        close(9, 1.0);
+        close(10, 1.0);
+        // A quarter into the decay: min + ½(lr − min)(1 + cos(π/4)).
+        close(35, 0.1 + 0.45 * (1.0 + std::f64::consts::FRAC_1_SQRT_2));
+        // Half-way: the midpoint of lr and min_lr.
+        close(60, 0.55);
+        // The last step is exactly min_lr, also with min_lr = 0.
+        close(110, 0.1);
+        let zero = OptimizerConfig {
+            min_lr: 0.0,
+            ..c.clone()
+        };
+        assert_eq!(zero.lr_at(110, total), 0.0);
+        // The run of the issue: lr 1e-2, warm-up 2, 8 steps.
+        let small = OptimizerConfig {
+            lr: 1e-2,
+            warmup: 2,
+            ..OptimizerConfig::default()
+        };
+        let lrs: Vec<f64> = (0..8).map(|s| small.lr_at(s, 8)).collect();
+        let expected: Vec<f64> = (0..8)
+            .map(|s| match s {
+                0 => 5e-3,
+                1 => 1e-2,
+                s => 0.5e-2 * (1.0 + (std::f64::consts::PI * (s - 2) as f64 / 5.0).cos()),
+            })
+            .collect();
+        for (got, want) in lrs.iter().zip(&expected) {
+            assert!((got - want).abs() < 1e-15, "{lrs:?} vs {expected:?}");
+        }
+        assert_eq!(lrs[7], 0.0);
+        // A single decay step runs at lr; no warm-up starts at lr.
+        assert_eq!(small.lr_at(2, 3), 1e-2);
+        let plain = OptimizerConfig {
+            lr: 2.0,
+            ..OptimizerConfig::default()
+        };
+        assert_eq!(plain.lr_at(0, 5), 2.0);
+        assert_eq!(plain.lr_at(4, 5), 0.0);
+        let constant = OptimizerConfig {
+            decay: Decay::Constant,
+            ..small
+        };
+        assert_eq!(constant.lr_at(7, 8), 1e-2);
     }
 
     #[test]

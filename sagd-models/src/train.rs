@@ -26,7 +26,7 @@ use sagd_core::{NoiseLevel, Parameterization, SpectralCovariance};
 use sagd_datasets::Dataset;
 use sagd_datasets::transform::{Pipeline, Transform};
 
-use crate::checkpoint::{self, Checkpoint, Group, Header, TensorEntry};
+use crate::checkpoint::{self, Checkpoint, Group, Header, LogWindow, TensorEntry};
 use crate::config::RunConfig;
 use crate::error::ModelError;
 use crate::nets::{Conditioning, Net};
@@ -148,6 +148,8 @@ impl TrainState {
                 shape,
                 config,
                 tensors,
+                last_loss: None,
+                log_window: Default::default(),
             },
             values,
         }
@@ -350,7 +352,9 @@ pub enum Event {
     Started {
         /// First step to run (0 for a fresh run).
         start: u64,
-        /// Last step.
+        /// The step this invocation stops after (`total` unless stopped early).
+        end: u64,
+        /// The run's length (`steps` of the config).
         total: u64,
         /// Trainable parameters.
         params: usize,
@@ -379,25 +383,39 @@ pub enum Event {
     },
 }
 
-/// Options that are not part of the run's config.
+/// Options of one invocation, which are not part of the run's config and never change its
+/// trajectory.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
     /// Continue the run in the output directory from its newest checkpoint.
     pub resume: bool,
-    /// Stop after this step, leaving its checkpoint, as an interruption would (the run's
-    /// learning-rate schedule still spans `steps`).
-    pub stop_after: Option<u64>,
+    /// End this invocation after this step (1-based count of steps completed), leaving a
+    /// checkpoint there, as an interruption would; the run's length and learning-rate
+    /// schedule stay those of the config's `steps`. Must lie after the step the run starts
+    /// from and at most at `steps`; `None` runs to the end.
+    pub stop_at: Option<u64>,
 }
 
-/// The outcome of a finished run.
+/// The outcome of an invocation.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
-    /// Steps completed.
-    pub steps: u64,
-    /// The loss of the last step.
-    pub last_loss: f64,
+    /// The step the run has reached (steps completed).
+    pub step: u64,
+    /// The run's length (`steps` of the config).
+    pub total: u64,
+    /// Steps this invocation ran (0 when a resumed run was already complete).
+    pub ran: u64,
+    /// The loss of the run's last step (`None` when no step has run).
+    pub last_loss: Option<f64>,
     /// The last checkpoint.
     pub checkpoint: PathBuf,
+}
+
+impl TrainSummary {
+    /// True when the run has reached its configured length.
+    pub fn complete(&self) -> bool {
+        self.step >= self.total
+    }
 }
 
 /// The checkpoints directory of a run directory.
@@ -413,14 +431,16 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ModelError> {
 
 const LOG_HEADER: &str = "step,loss,lr,grad_norm,images_per_sec";
 
-/// Keeps the rows of `log.csv` up to `step` (a resumed run rewrites what came after its
-/// checkpoint), creating the file with its header if needed.
-fn prepare_log(path: &Path, step: u64) -> Result<(), ModelError> {
+/// Keeps the rows of `log.csv` that an uninterrupted run has at `step`, creating the file
+/// with its header if needed: rows after `step` go (a resumed run rewrites them), and so does
+/// a row at `step` itself when `open_window` says it was written by an early stop between two
+/// `log_every` boundaries (the uninterrupted run has no row there).
+fn prepare_log(path: &Path, step: u64, open_window: bool) -> Result<(), ModelError> {
     let mut text = format!("{LOG_HEADER}\n");
     if let Ok(old) = fs::read_to_string(path) {
         for line in old.lines().skip(1) {
             let row_step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
-            if row_step.is_some_and(|s| s <= step) {
+            if row_step.is_some_and(|s| s < step || (s == step && !open_window)) {
                 text.push_str(line);
                 text.push('\n');
             }
@@ -429,7 +449,52 @@ fn prepare_log(path: &Path, step: u64) -> Result<(), ModelError> {
     write_atomic(path, &text)
 }
 
+/// The newest checkpoint of a run that is being resumed, and the config it was trained with.
+struct ResumePoint {
+    path: PathBuf,
+    checkpoint: Checkpoint,
+}
+
+/// Checks a resume against the run in `out` and reads its newest checkpoint; nothing is
+/// written. The run's own config is the one in its newest checkpoint (or `config.toml` when
+/// it has none yet).
+fn resume_point(
+    config: &RunConfig,
+    out: &Path,
+    existing: &[(u64, PathBuf)],
+) -> Result<Option<ResumePoint>, ModelError> {
+    let point = match existing.last() {
+        Some((_, path)) => {
+            let checkpoint = Checkpoint::read(path)?;
+            let started = RunConfig::from_toml(&checkpoint.header.config, path)?;
+            started.check_resume(config, out)?;
+            Some(ResumePoint {
+                path: path.clone(),
+                checkpoint,
+            })
+        }
+        None => None,
+    };
+    let saved_config = out.join("config.toml");
+    if point.is_none() && saved_config.exists() {
+        RunConfig::from_file(&saved_config)?.check_resume(config, out)?;
+    }
+    Ok(point)
+}
+
 /// Trains the run `config` into `out`: `config.toml`, `log.csv` and `checkpoints/`.
+///
+/// The trajectory (data order, levels, noise, learning rates) is a function of the config
+/// and its seed only: a run stopped by [`TrainOptions::stop_at`] or killed, then resumed, ends
+/// bit for bit where an uninterrupted run ends, with the same `log.csv` rows (but for the
+/// measured `images_per_sec`).
+///
+/// Errors, all raised before anything in `out` is written: an invalid config; an existing
+/// run without `resume`; a resume whose config differs in a key other than
+/// [`RESUMABLE_KEYS`](crate::config::RESUMABLE_KEYS) (`steps` included); a `stop_at` at or
+/// before the step the run starts from or beyond `steps`; an unreadable or mismatched
+/// checkpoint; data that cannot be loaded. Resuming a run that is already complete writes
+/// nothing and returns its summary with `ran = 0`.
 pub fn train(
     config: &RunConfig,
     out: &Path,
@@ -439,32 +504,59 @@ pub fn train(
     config.validate()?;
     let ckpt_dir = checkpoints_dir(out);
     let existing = checkpoint::list(&ckpt_dir)?;
-    let saved_config = out.join("config.toml");
-    if options.resume {
-        if saved_config.exists() {
-            let saved = RunConfig::from_file(&saved_config)?;
-            if let Some(key) = saved.incompatible_key(config) {
-                return Err(ModelError::config(
-                    key,
-                    "a different value",
-                    format!(
-                        "the value the run in {} was started with (only {} may change on \
-                         --resume)",
-                        out.display(),
-                        crate::config::RESUMABLE_KEYS.join(", ")
-                    ),
-                ));
-            }
+    let resume = if options.resume {
+        resume_point(config, out, &existing)?
+    } else {
+        if let Some((step, _)) = existing.last() {
+            return Err(ModelError::invocation(
+                "--out",
+                out.display(),
+                format!(
+                    "a new directory: it already holds a run at step {step}; pass --resume to \
+                     continue it or choose another --out"
+                ),
+            ));
         }
-    } else if let Some((step, _)) = existing.last() {
-        return Err(ModelError::config(
-            "--out",
-            out.display(),
-            format!(
-                "a new directory: it already holds a run at step {step}; pass --resume to \
-                 continue it or choose another --out"
-            ),
-        ));
+        None
+    };
+    let start = resume.as_ref().map_or(0, |r| r.checkpoint.header.step);
+    let total = config.steps;
+    match options.stop_at {
+        Some(stop) if stop > total => {
+            return Err(ModelError::invocation(
+                "--stop-at",
+                stop,
+                format!(
+                    "a step no later than the run's last (steps = {total}); the run's length \
+                     is the config's `steps`"
+                ),
+            ));
+        }
+        Some(stop) if stop <= start => {
+            let at = match &resume {
+                Some(r) => format!("its checkpoint {} is at step {start}", r.path.display()),
+                None => "a new run starts at step 0".to_string(),
+            };
+            return Err(ModelError::invocation(
+                "--stop-at",
+                stop,
+                format!("a step after the one the run starts from ({at}), at most {total}"),
+            ));
+        }
+        _ => {}
+    }
+    let end = options.stop_at.unwrap_or(total);
+    if let Some(r) = &resume
+        && start >= total
+    {
+        // Complete already: nothing to run, nothing to write.
+        return Ok(TrainSummary {
+            step: start,
+            total,
+            ran: 0,
+            last_loss: r.checkpoint.header.last_loss,
+            checkpoint: r.path.clone(),
+        });
     }
 
     let device = device_for(&config.device)?;
@@ -510,29 +602,32 @@ pub fn train(
         &device.clone().autodiff(),
     )?;
     let mut state = TrainState::new(net, config.optimizer.clone(), config.ema.decay);
-    let mut start = 0;
-    if options.resume {
-        match existing.last() {
-            Some((_, path)) => {
-                let ckpt = Checkpoint::read(path)?;
-                if ckpt.header.shape != shape {
-                    return Err(ModelError::checkpoint(
-                        path,
-                        format!(
-                            "was trained on {:?} images, the data gives {:?}",
-                            ckpt.header.shape, shape
-                        ),
-                    ));
-                }
-                state.load_checkpoint(&ckpt, path)?;
-                start = ckpt.header.step;
+    let mut window = LogWindow::default();
+    let mut last_loss = None;
+    match &resume {
+        Some(r) => {
+            let header = &r.checkpoint.header;
+            if header.shape != shape {
+                return Err(ModelError::checkpoint(
+                    &r.path,
+                    format!(
+                        "was trained on {:?} images, the data gives {:?}",
+                        header.shape, shape
+                    ),
+                ));
             }
-            None => observer(&Event::Warning(format!(
-                "--resume: {} holds no checkpoint yet; starting from step 0",
-                ckpt_dir.display()
-            ))),
+            state.load_checkpoint(&r.checkpoint, &r.path)?;
+            window = header.log_window;
+            last_loss = header.last_loss;
         }
+        None if options.resume => observer(&Event::Warning(format!(
+            "--resume: {} holds no checkpoint yet; starting from step 0",
+            ckpt_dir.display()
+        ))),
+        None => {}
     }
+
+    // Every check has passed: from here on the run directory is written.
     fs::create_dir_all(&ckpt_dir).map_err(|e| ModelError::io(&ckpt_dir, e))?;
     // A kill during a checkpoint write leaves only its temporary file: clear it away.
     if let Ok(entries) = fs::read_dir(&ckpt_dir) {
@@ -543,9 +638,9 @@ pub fn train(
         }
     }
     let config_text = config.to_toml();
-    write_atomic(&saved_config, &config_text)?;
+    write_atomic(&out.join("config.toml"), &config_text)?;
     let log_path = out.join("log.csv");
-    prepare_log(&log_path, start)?;
+    prepare_log(&log_path, start, window.steps > 0)?;
     let mut log = OpenOptions::new()
         .append(true)
         .open(&log_path)
@@ -553,7 +648,8 @@ pub fn train(
 
     observer(&Event::Started {
         start,
-        total: config.steps,
+        end,
+        total,
         params: params::param_infos(&state.net)
             .iter()
             .map(ParamInfo::len)
@@ -561,12 +657,18 @@ pub fn train(
         shape,
     });
 
-    let mut last_checkpoint = existing.last().map(|(_, p)| p.clone());
-    let mut last_loss = f64::NAN;
-    let mut window = (Instant::now(), 0usize, 0.0f64, 0usize);
-    let save = |state: &TrainState, step: u64| -> Result<PathBuf, ModelError> {
+    let mut last_checkpoint = resume.as_ref().map(|r| r.path.clone());
+    // Images and wall time since the last row, for its images_per_sec.
+    let mut timing = (Instant::now(), 0usize);
+    let save = |state: &TrainState,
+                step: u64,
+                last_loss: Option<f64>,
+                window: LogWindow|
+     -> Result<PathBuf, ModelError> {
         let path = ckpt_dir.join(checkpoint::file_name(step));
-        let ckpt = state.to_checkpoint(step, config.seed, shape, config_text.clone());
+        let mut ckpt = state.to_checkpoint(step, config.seed, shape, config_text.clone());
+        ckpt.header.last_loss = last_loss;
+        ckpt.header.log_window = window;
         // A checkpoint is only ever "the last good one" if every stored value is finite.
         if let Some(bad) = ckpt.values.iter().flatten().find(|v| !v.is_finite()) {
             return Err(ModelError::NonFinite {
@@ -585,12 +687,9 @@ pub fn train(
         }
         Ok(path)
     };
-    let end = options
-        .stop_after
-        .map_or(config.steps, |s| s.min(config.steps));
     for step in start..end {
         let batch = source.batch(step, config.batch, &device)?;
-        let lr = config.optimizer.lr_at(step, config.steps);
+        let lr = config.optimizer.lr_at(step, total);
         let output = state
             .step(&batch, lr)
             .map_err(|(what, value)| ModelError::NonFinite {
@@ -602,30 +701,35 @@ pub fn train(
                     .map_or("none".to_string(), |p| p.display().to_string()),
             })?;
         let done = step + 1;
-        last_loss = output.loss;
-        window.1 += config.batch;
-        window.2 += output.loss;
-        window.3 += 1;
+        last_loss = Some(output.loss);
+        window.push(output.loss);
+        timing.1 += config.batch;
         observer(&Event::Step {
             step: done,
             loss: output.loss,
             lr,
             grad_norm: output.grad_norm,
         });
-        if done % config.log_every == 0 || done == end {
-            let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+        // Rows fall on `log_every` boundaries and the run's last step; an early stop between
+        // them writes a row too, which a resume replaces (its window is kept open).
+        let boundary = done % config.log_every == 0 || done == total;
+        if boundary || done == end {
+            let rate = timing.1 as f64 / timing.0.elapsed().as_secs_f64().max(1e-9);
             writeln!(
                 log,
                 "{done},{:.6e},{lr:.6e},{:.6e},{rate:.2}",
-                window.2 / window.3 as f64,
+                window.mean(),
                 output.grad_norm
             )
             .and_then(|()| log.flush())
             .map_err(|e| ModelError::io(&log_path, e))?;
-            window = (Instant::now(), 0, 0.0, 0);
+            timing = (Instant::now(), 0);
+            if boundary {
+                window = LogWindow::default();
+            }
         }
         if done % config.checkpoint_every == 0 || done == end {
-            let path = save(&state, done)?;
+            let path = save(&state, done, last_loss, window)?;
             observer(&Event::Checkpoint {
                 step: done,
                 path: path.clone(),
@@ -635,10 +739,12 @@ pub fn train(
     }
     let checkpoint = match last_checkpoint {
         Some(p) => p,
-        None => save(&state, start)?,
+        None => save(&state, start, last_loss, window)?,
     };
     Ok(TrainSummary {
-        steps: end,
+        step: end,
+        total,
+        ran: end - start,
         last_loss,
         checkpoint,
     })

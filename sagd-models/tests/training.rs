@@ -89,107 +89,256 @@ fn run_config(steps: u64, checkpoint_every: u64) -> RunConfig {
     RunConfig::from_toml(&text, Path::new("test")).unwrap()
 }
 
-/// 20 steps straight and 10 steps, a stop, and a resume to 20 give the same weights, Adam
-/// moments and EMA, bit for bit.
-#[test]
-fn resume_is_bit_exact() {
-    sagd_ops::link();
-    let straight = tempfile::tempdir().unwrap();
-    let split = tempfile::tempdir().unwrap();
-    let quiet = &mut |_: &sagd_models::Event| {};
-    train(
-        &run_config(20, 10),
-        straight.path(),
-        &TrainOptions::default(),
-        quiet,
-    )
-    .unwrap();
-    // The first leg stops after step 10: its last checkpoint is what a kill leaves.
-    let first_leg = TrainOptions {
+fn quiet() -> impl FnMut(&sagd_models::Event) {
+    |_| {}
+}
+
+fn fresh(stop_at: Option<u64>) -> TrainOptions {
+    TrainOptions {
         resume: false,
-        stop_after: Some(10),
-    };
-    train(&run_config(20, 10), split.path(), &first_leg, quiet).unwrap();
-    // Without --resume the directory is refused rather than overwritten.
-    let e = train(
-        &run_config(20, 10),
-        split.path(),
-        &TrainOptions::default(),
-        quiet,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("--resume"), "{e}");
-    // What a kill in the middle of a checkpoint write leaves: a torn temporary file.
-    let torn = split
-        .path()
-        .join("checkpoints")
-        .join("step-00000015.ckpt.tmp");
-    std::fs::write(&torn, b"SAGDCKPT torn").unwrap();
-    train(
-        &run_config(20, 10),
-        split.path(),
-        &TrainOptions {
-            resume: true,
-            stop_after: None,
-        },
-        quiet,
-    )
-    .unwrap();
-    assert!(
-        !torn.exists(),
-        "the torn temporary file is cleared on resume"
-    );
-    let a = Checkpoint::read(
-        &straight
-            .path()
-            .join("checkpoints")
-            .join(checkpoint::file_name(20)),
-    )
-    .unwrap();
-    let b = Checkpoint::read(
-        &split
-            .path()
-            .join("checkpoints")
-            .join(checkpoint::file_name(20)),
-    )
-    .unwrap();
+        stop_at,
+    }
+}
+
+fn resumed(stop_at: Option<u64>) -> TrainOptions {
+    TrainOptions {
+        resume: true,
+        stop_at,
+    }
+}
+
+/// The rows of `log.csv` without the measured `images_per_sec`.
+fn log_rows(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("log.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+fn checkpoint_at(dir: &Path, step: u64) -> Checkpoint {
+    Checkpoint::read(&dir.join("checkpoints").join(checkpoint::file_name(step))).unwrap()
+}
+
+/// `b` ends where `a` does: the final checkpoint equal in every tensor of every group (weights,
+/// Adam's moments, EMA) bit for bit and in its header (step counters, last loss, open log
+/// window), the file itself byte for byte, and the same log rows.
+fn assert_same_run(a: &Path, b: &Path, step: u64, what: &str) {
+    let (x, y) = (checkpoint_at(a, step), checkpoint_at(b, step));
     for group in [Group::Model, Group::AdamM, Group::AdamV, Group::Ema] {
-        let (x, y) = (a.group(group), b.group(group));
-        assert!(!x.is_empty());
-        for (u, v) in x.iter().zip(&y) {
-            let (u, v): (Vec<u32>, Vec<u32>) = (
-                u.iter().map(|f| f.to_bits()).collect(),
-                v.iter().map(|f| f.to_bits()).collect(),
-            );
-            let first = u.iter().zip(&v).position(|(p, q)| p != q);
-            assert_eq!(first, None, "{group:?} differs after resume");
-            assert_eq!(u.len(), v.len());
+        let (u, v) = (x.group(group), y.group(group));
+        assert!(!u.is_empty() && u.len() == v.len(), "{what}: {group:?}");
+        for (i, (p, q)) in u.iter().zip(&v).enumerate() {
+            let first = p
+                .iter()
+                .zip(q.iter())
+                .position(|(s, t)| s.to_bits() != t.to_bits());
+            assert_eq!(first, None, "{what}: {group:?} tensor {i} differs");
         }
     }
-    // The log holds each logged step once.
-    let log = std::fs::read_to_string(split.path().join("log.csv")).unwrap();
-    let steps: Vec<&str> = log
-        .lines()
+    assert_eq!(x.header, y.header, "{what}: headers differ");
+    let file = |d: &Path| std::fs::read(d.join("checkpoints").join(checkpoint::file_name(step)));
+    assert!(
+        file(a).unwrap() == file(b).unwrap(),
+        "{what}: checkpoint bytes differ"
+    );
+    assert_eq!(log_rows(a), log_rows(b), "{what}: log rows differ");
+}
+
+/// A run stopped anywhere (in the warm-up, on and off checkpoint and log boundaries, after the
+/// warm-up, several times in a row) and resumed ends exactly where the uninterrupted run
+/// ends, log rows included; so does one killed after a checkpoint, with rows written past it.
+#[test]
+fn stop_anywhere_and_resume_is_the_uninterrupted_run() {
+    sagd_ops::link();
+    let config = run_config(14, 4);
+    let straight = tempfile::tempdir().unwrap();
+    let summary = train(&config, straight.path(), &fresh(None), &mut quiet()).unwrap();
+    assert_eq!((summary.step, summary.total, summary.ran), (14, 14, 14));
+    assert!(summary.complete() && summary.last_loss.is_some());
+    // log_every = 5 and the last step: rows at 5, 10, 14.
+    let steps: Vec<String> = log_rows(straight.path())
+        .iter()
         .skip(1)
-        .map(|l| l.split(',').next().unwrap())
+        .map(|r| r.split(',').next().unwrap().to_string())
         .collect();
-    assert_eq!(steps, ["5", "10", "15", "20"]);
-    // A resume that changes what the run computes is refused, naming the key.
-    let mut changed = run_config(30, 10);
-    changed.optimizer.lr = 5e-3;
-    let e = train(
-        &changed,
-        split.path(),
-        &TrainOptions {
-            resume: true,
-            stop_after: None,
-        },
-        quiet,
+    assert_eq!(steps, ["5", "10", "14"]);
+
+    for stops in [
+        &[1][..],
+        &[3],
+        &[4],
+        &[5],
+        &[6],
+        &[9],
+        &[13],
+        &[2, 7, 11],
+        &[5, 8, 10],
+    ] {
+        let split = tempfile::tempdir().unwrap();
+        for (i, &stop) in stops.iter().enumerate() {
+            let options = if i == 0 {
+                fresh(Some(stop))
+            } else {
+                resumed(Some(stop))
+            };
+            let s = train(&config, split.path(), &options, &mut quiet()).unwrap();
+            assert_eq!((s.step, s.complete()), (stop, false), "{stops:?}");
+            assert_eq!(
+                s.ran,
+                stop - if i == 0 { 0 } else { stops[i - 1] },
+                "{stops:?}"
+            );
+        }
+        let s = train(&config, split.path(), &resumed(None), &mut quiet()).unwrap();
+        assert_eq!((s.step, s.ran), (14, 14 - stops[stops.len() - 1]));
+        assert_same_run(
+            straight.path(),
+            split.path(),
+            14,
+            &format!("stops {stops:?}"),
+        );
+    }
+
+    // A kill after step 11 leaves the checkpoint of step 8 (its log window holds steps 6–8)
+    // and a log with the row of step 10 past it: the uninterrupted run's config and log (rows
+    // 5, 10, 14) beside its step-8 checkpoint stand in for that.
+    let killed = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.join("checkpoints")).unwrap();
+        for name in ["config.toml", "log.csv"] {
+            std::fs::copy(from.join(name), to.join(name)).unwrap();
+        }
+    };
+    copy(straight.path(), killed.path());
+    let eight = checkpoint::file_name(8);
+    std::fs::copy(
+        straight.path().join("checkpoints").join(&eight),
+        killed.path().join("checkpoints").join(&eight),
     )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("optimizer.lr"), "{e}");
+    .unwrap();
+    let s = train(&config, killed.path(), &resumed(None), &mut quiet()).unwrap();
+    assert_eq!((s.step, s.ran), (14, 6));
+    assert_same_run(
+        straight.path(),
+        killed.path(),
+        14,
+        "kill after a checkpoint",
+    );
+
+    // Resuming a complete run runs nothing and reports the run as it is.
+    let s = train(&config, straight.path(), &resumed(None), &mut quiet()).unwrap();
+    assert_eq!((s.step, s.ran, s.last_loss), (14, 0, summary.last_loss));
+}
+
+/// The learning rates a run logs follow the configured total whatever the stops: lr at the
+/// first step, in the warm-up, in the middle and at the last step against the closed form.
+#[test]
+fn logged_learning_rates_follow_the_configured_total() {
+    sagd_ops::link();
+    let mut config = run_config(12, 4);
+    config.log_every = 1;
+    let dir = tempfile::tempdir().unwrap();
+    // A stop after the middle of the decay: the steps before it must not see it.
+    train(&config, dir.path(), &fresh(Some(9)), &mut quiet()).unwrap();
+    train(&config, dir.path(), &resumed(None), &mut quiet()).unwrap();
+    let lr: Vec<f64> = log_rows(dir.path())
+        .iter()
+        .skip(1)
+        .map(|r| r.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lr.len(), 12);
+    // lr 1e-3, warm-up 3, min_lr 0: 1e-3·(s+1)/3 for s < 3, then ½·1e-3·(1 + cos(π(s−3)/8)).
+    let closed = |s: usize| {
+        if s < 3 {
+            1e-3 * (s + 1) as f64 / 3.0
+        } else {
+            0.5e-3 * (1.0 + (std::f64::consts::PI * (s - 3) as f64 / 8.0).cos())
+        }
+    };
+    for s in [0, 1, 3, 5, 7, 11] {
+        // The log prints 7 significant digits.
+        assert!(
+            (lr[s] - closed(s)).abs() <= 1e-6 * closed(s).max(1e-12),
+            "step {}: {} vs {}",
+            s + 1,
+            lr[s],
+            closed(s)
+        );
+    }
+    assert_eq!(
+        lr[11], 0.0,
+        "the cosine ends at min_lr = 0 at the last step"
+    );
+}
+
+/// What a resume may not do is refused before anything in the run directory changes: a stop
+/// at or before the checkpoint, a stop past the run's end, a new length, a changed setting,
+/// a fresh start over an existing run. Resuming a complete run changes nothing either.
+#[test]
+fn refused_resumes_leave_every_file_unchanged() {
+    sagd_ops::link();
+    let config = run_config(8, 4);
+    let dir = tempfile::tempdir().unwrap();
+    train(&config, dir.path(), &fresh(Some(6)), &mut quiet()).unwrap();
+    // What a kill in the middle of a checkpoint write leaves: a torn temporary file (a
+    // refusal must leave it too; a real resume clears it).
+    let torn = dir
+        .path()
+        .join("checkpoints")
+        .join("step-00000007.ckpt.tmp");
+    std::fs::write(&torn, b"SAGDCKPT torn").unwrap();
+    let snapshot = |d: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for sub in [d.to_path_buf(), d.join("checkpoints")] {
+            for e in std::fs::read_dir(sub).unwrap().flatten() {
+                if e.path().is_file() {
+                    files.push((
+                        e.path().display().to_string(),
+                        std::fs::read(e.path()).unwrap(),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let before = snapshot(dir.path());
+    let mut longer = config.clone();
+    longer.steps = 10;
+    let mut other_lr = config.clone();
+    other_lr.optimizer.lr = 5e-3;
+    for (c, options, needle) in [
+        (&config, resumed(Some(6)), "--stop-at 6"),
+        (&config, resumed(Some(3)), "--stop-at 3"),
+        (&config, resumed(Some(9)), "steps = 8"),
+        (&longer, resumed(None), "`steps` = 10"),
+        (&other_lr, resumed(None), "optimizer.lr"),
+        (&config, fresh(None), "--resume"),
+    ] {
+        let e = train(c, dir.path(), &options, &mut quiet()).unwrap_err();
+        assert!(e.is_usage(), "{e}");
+        let e = e.to_string();
+        assert!(e.contains(needle), "{needle}: {e}");
+        assert!(
+            snapshot(dir.path()) == before,
+            "{needle}: the run directory changed"
+        );
+    }
+    // The run completes, then a resume has nothing to do and writes nothing.
+    train(&config, dir.path(), &resumed(None), &mut quiet()).unwrap();
+    assert!(
+        !torn.exists(),
+        "the torn temporary file is cleared on a real resume"
+    );
+    let done = snapshot(dir.path());
+    let s = train(&config, dir.path(), &resumed(None), &mut quiet()).unwrap();
+    assert_eq!((s.step, s.ran), (8, 0));
+    assert!(snapshot(dir.path()) == done);
+    // A new run refused for its stop leaves no directory behind.
+    let none = dir.path().join("never");
+    assert!(train(&config, &none, &fresh(Some(0)), &mut quiet()).is_err());
+    assert!(!none.exists());
 }
 
 /// A truncated checkpoint stops `--resume` with a message naming the file and the problem; a
@@ -217,7 +366,7 @@ fn bad_checkpoints_are_refused() {
         dir.path(),
         &TrainOptions {
             resume: true,
-            stop_after: None,
+            stop_at: None,
         },
         quiet,
     )

@@ -70,7 +70,7 @@ impl OracleData {
                 config.validate()?;
                 let hw = config.size[1] * config.size[2];
                 Ok(Self::Stationary {
-                    weights: vec![1.0; config.components],
+                    weights: vec![1.0 / config.components as f64; config.components],
                     means: config.means(),
                     power: vec![config.within * config.within; hw],
                 })
@@ -83,6 +83,17 @@ impl OracleData {
             Source::Npz { .. } => Err(no_oracle("npz")),
             Source::Shapes(_) => Err(no_oracle("shapes")),
         }
+    }
+
+    /// The mixture weights `π_k`, normalized to sum 1 whatever scale they were given in (what
+    /// the oracle samples from and what a report should show).
+    pub fn mixture_weights(&self) -> Vec<f64> {
+        let raw: Vec<f64> = match self {
+            Self::Stationary { weights, .. } => weights.clone(),
+            Self::Dense(mixture) => mixture.weights().to_vec(),
+        };
+        let total: f64 = raw.iter().sum();
+        raw.iter().map(|w| w / total).collect()
     }
 
     /// The image dims this law lives on, when it fixes them (dense: only the dimension).

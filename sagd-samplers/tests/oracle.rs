@@ -149,3 +149,22 @@ fn predict_takes_a_level_per_image_and_checks_its_input() {
         "{none}"
     );
 }
+
+/// Mixture weights are reported normalized to sum 1, whatever scale they were given in; a
+/// `gmm` source's law carries its equal weights already normalized.
+#[test]
+fn mixture_weights_are_normalized() {
+    let data = OracleData::Stationary {
+        weights: vec![2.0, 1.0, 1.0],
+        means: vec![vec![0.0; 4]; 3],
+        power: vec![1.0; 4],
+    };
+    assert_eq!(data.mixture_weights(), [0.5, 0.25, 0.25]);
+    let spec: sagd_datasets::DataSpec = "gmm:components=3,size=1x4x4".parse().unwrap();
+    let law = OracleData::from_source(&spec.source).unwrap();
+    let OracleData::Stationary { weights, .. } = &law else {
+        panic!("a gmm has a stationary law")
+    };
+    assert_eq!(weights, &[1.0 / 3.0; 3]);
+    assert_eq!(law.mixture_weights(), [1.0 / 3.0; 3]);
+}
