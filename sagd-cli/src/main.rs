@@ -87,7 +87,31 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     sagd_ops::link();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go out as clap writes them; a usage error is one line (exit 2).
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let mut line = text
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments")
+                .to_string();
+            if let Some(tip) = text.lines().find_map(|l| l.trim().strip_prefix("tip: ")) {
+                line.push_str(&format!("; {tip}"));
+            }
+            eprintln!("{line} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Spectra {
             command: SpectraCommand::List { json },

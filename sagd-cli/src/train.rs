@@ -26,7 +26,8 @@ pub struct TrainArgs {
     /// stopped. A run that is already complete is left as it is.
     #[arg(long)]
     resume: bool,
-    /// Device: cpu, cuda (built with --features cuda) or wgpu. Overrides the config.
+    /// Device: cpu, cuda (built with --features cuda) or wgpu. Overrides the config (a
+    /// resumed run keeps its own).
     #[arg(long)]
     device: Option<String>,
     /// The run's total length: sets the config's `steps`, which fixes the learning-rate
@@ -44,7 +45,7 @@ pub struct TrainArgs {
     /// Checkpoint interval. Overrides the config.
     #[arg(long)]
     checkpoint_every: Option<u64>,
-    /// Seed. Overrides the config.
+    /// Seed. Overrides the config (a resumed run keeps its own).
     #[arg(long)]
     seed: Option<u64>,
     /// Train even if the terminal-SNR check finds modes the noise never drowns.
@@ -77,6 +78,12 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     }
     let path = match (&args.config, args.resume) {
         (Some(p), _) => p.clone(),
+        (None, true) if !args.out.join("config.toml").exists() => {
+            return Err(anyhow::Error::new(UsageError(format!(
+                "--resume: {} holds no run (no config.toml); start one with --config RUN.toml",
+                args.out.display()
+            ))));
+        }
         (None, true) => args.out.join("config.toml"),
         (None, false) => {
             return Err(anyhow::Error::new(UsageError(
@@ -138,15 +145,22 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             } else {
                 String::new()
             };
-            bar.println(format!(
-                "training {} ({params} parameters) on {}x{}x{} images: steps {start}..{total}{stop}",
-                config.model.kind(),
-                shape[0],
-                shape[1],
-                shape[2]
-            ));
+            if !args.quiet {
+                // Through the bar, which may be hidden (stderr not a terminal): printed always.
+                bar.suspend(|| {
+                    eprintln!(
+                        "training {} ({params} parameters) on {}x{}x{} images: steps \
+                         {start}..{total}{stop}",
+                        config.model.kind(),
+                        shape[0],
+                        shape[1],
+                        shape[2]
+                    )
+                });
+            }
         }
-        Event::Warning(w) => bar.println(format!("warning: {w}")),
+        // Warnings are printed even with --quiet.
+        Event::Warning(w) => bar.suspend(|| eprintln!("warning: {w}")),
         Event::Step {
             step,
             loss,

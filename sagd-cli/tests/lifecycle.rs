@@ -262,3 +262,57 @@ fn readme_quick_start_commands_run() {
     assert!(run.join("checkpoints/step-00000003.ckpt").is_file());
     assert!(run.join("samples/samples.npy").is_file());
 }
+
+/// A directory with a run but no checkpoint yet (a kill before the first one) is refused
+/// without --resume; with --resume it starts over from step 0 and says so, --quiet or not.
+/// Argument and TOML errors are one line.
+#[test]
+fn half_started_runs_warnings_and_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let run = dir.path().join("R");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("config.toml"), CONFIG).unwrap();
+    let before = snapshot(&run);
+    let o = sagd(&["train", "--config", s(&config), "--out", s(&run), "--quiet"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        err.contains("no checkpoint yet") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(snapshot(&run) == before);
+    let o = sagd(&[
+        "train",
+        "--out",
+        s(&run),
+        "--resume",
+        "--quiet",
+        "--stop-at",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("warning: --resume"),
+        "{}",
+        text(&o)
+    );
+    for args in [
+        &["train", "--out", s(&run), "--resume", "--stop-at", "abc"][..],
+        &["train", "--out", s(&run), "--resume", "--stop-at", "-1"],
+        &["train", "--out", s(&run), "--resum"],
+        &["train", "--out", s(&dir.path().join("none")), "--resume"],
+    ] {
+        let o = sagd(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    std::fs::write(run.join("config.toml"), format!("{CONFIG}garbage = [\n")).unwrap();
+    let o = sagd(&["train", "--out", s(&run), "--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("config.toml") && err.contains("line"), "{err}");
+}

@@ -595,11 +595,26 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, DatasetError> {
     let data = match header.dtype {
         Dtype::U8 => NpyData::U8(raw.to_vec()),
         Dtype::F32 => NpyData::F32(words::<4>(raw).map(f32::from_le_bytes).collect()),
-        Dtype::F64 => NpyData::F32(
-            words::<8>(raw)
-                .map(|w| f64::from_le_bytes(w) as f32)
-                .collect(),
-        ),
+        Dtype::F64 => {
+            let values: Vec<f64> = words::<8>(raw).map(f64::from_le_bytes).collect();
+            // Read as f32: a finite value beyond f32's range would silently become inf.
+            if let Some(i) = values
+                .iter()
+                .position(|v| v.is_finite() && !(*v as f32).is_finite())
+            {
+                return Err(DatasetError::format(
+                    path,
+                    Some((header.data_start + 8 * i) as u64),
+                    "'<f8' values within float32's range (values are read as float32)",
+                    format!(
+                        "{:e} at index {:?}",
+                        values[i],
+                        crate::dataset::unravel(i, &header.shape)
+                    ),
+                ));
+            }
+            NpyData::F32(values.into_iter().map(|v| v as f32).collect())
+        }
         Dtype::I8 => NpyData::I64(raw.iter().map(|&b| b as i8 as i64).collect()),
         Dtype::I16 => NpyData::I64(
             words::<2>(raw)
@@ -1023,21 +1038,30 @@ mod tests {
                 if index == &[0, 1, 2] && axes == "N, H, W" && *value == f32::NEG_INFINITY),
             "{err}"
         );
-        // f8: an infinity, and a finite value too large for f32.
-        for bad in [f64::INFINITY, 1e300] {
+        // f8: an infinity is refused as such; a finite value too large for f32 is named as it
+        // is written, with its byte offset.
+        let f8 = |bad: f64| {
             let mut data: Vec<u8> = Vec::new();
             for i in 0..8 {
                 let v = if i == 5 { bad } else { 0.25 };
                 data.extend_from_slice(&v.to_le_bytes());
             }
             std::fs::write(&path, npy_bytes("<f8", "(2, 1, 2, 2)", false, 1, &data)).unwrap();
-            let err = load_npy(&path, Layout::Nchw).unwrap_err();
-            assert!(
-                matches!(&err, DatasetError::NonFinite { index, value, .. }
-                    if index == &[1, 0, 0, 1] && value.is_infinite()),
-                "{bad}: {err}"
-            );
-        }
+            load_npy(&path, Layout::Nchw).unwrap_err()
+        };
+        let err = f8(f64::INFINITY);
+        assert!(
+            matches!(&err, DatasetError::NonFinite { index, value, .. }
+                if index == &[1, 0, 0, 1] && value.is_infinite()),
+            "{err}"
+        );
+        let err = f8(-1e300);
+        let text = err.to_string();
+        assert!(matches!(err, DatasetError::Format { .. }), "{text}");
+        assert!(
+            text.contains("-1e300") && text.contains("[1, 0, 0, 1]") && text.contains("float32"),
+            "{text}"
+        );
         // Finite values load.
         write_f32(
             &path,

@@ -466,7 +466,10 @@ impl Pipeline {
         self.transforms.contains(&Transform::Scale)
     }
 
-    /// Applies the chain to a batch.
+    /// Applies the chain to a batch. Images are finite when loaded (see [`Dataset::new`]), so
+    /// a NaN or infinite value after a transform comes from its parameters (an overflowing
+    /// `corrupt` γ, say): it is refused with [`DatasetError::InvalidParam`] naming the
+    /// transform.
     pub fn apply(
         &self,
         values: Vec<f32>,
@@ -475,7 +478,18 @@ impl Pipeline {
     ) -> Result<(Vec<f32>, [usize; 3]), DatasetError> {
         self.transforms
             .iter()
-            .try_fold((values, shape), |(v, s), t| t.apply(v, s, rng))
+            .try_fold((values, shape), |(v, s), t| {
+                let (out, out_shape) = t.apply(v, s, rng)?;
+                if let Some((_, value)) = crate::dataset::first_non_finite(&out) {
+                    return Err(DatasetError::param(
+                        &format!("transform `{t}`"),
+                        "output",
+                        value,
+                        "finite values (its parameters make finite images overflow)",
+                    ));
+                }
+                Ok((out, out_shape))
+            })
     }
 
     /// Applies the chain to the first `count` images of `dataset` in chunks of 1024, each with
@@ -603,6 +617,22 @@ mod tests {
         let energy: f64 = y.iter().map(|v| (*v as f64).powi(2)).sum();
         let leaked: f64 = outside.iter().map(|v| v * v).sum();
         assert!(energy > 1.0 && leaked < 1e-8 * energy);
+    }
+
+    /// A transform whose parameters overflow finite images is refused, naming it.
+    #[test]
+    fn overflowing_transforms_are_refused_by_name() {
+        let p = Pipeline::parse(&["corrupt:a=0.1,b=0.9,gamma=1e39"]).unwrap();
+        let e = p
+            .apply(vec![0.5; 2 * 8 * 8], [1, 8, 8], &mut rng())
+            .unwrap_err();
+        assert!(matches!(e, DatasetError::InvalidParam { .. }), "{e}");
+        assert!(e.to_string().contains("transform `corrupt"), "{e}");
+        let fine = Pipeline::parse(&["corrupt:a=0.1,b=0.9,gamma=2", "scale"]).unwrap();
+        assert!(
+            fine.apply(vec![0.5; 2 * 8 * 8], [1, 8, 8], &mut rng())
+                .is_ok()
+        );
     }
 
     #[test]

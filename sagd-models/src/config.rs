@@ -145,16 +145,21 @@ pub struct RunConfig {
     pub ema: EmaConfig,
 }
 
-/// The keys a resumed run may change: how it reports and keeps checkpoints, never what it
-/// computes. `steps` is not among them: the run's length shapes its learning-rate schedule.
-pub const RESUMABLE_KEYS: [&str; 3] = ["checkpoint_every", "log_every", "keep_checkpoints"];
+/// The keys a resumed run may change: how it reports, keeps checkpoints and checks its
+/// spectrum before training, never what it computes. `steps` is not among them: the run's length shapes its learning-rate schedule.
+pub const RESUMABLE_KEYS: [&str; 4] = [
+    "checkpoint_every",
+    "log_every",
+    "keep_checkpoints",
+    "allow_low_terminal_noise",
+];
 
 impl RunConfig {
     /// Parses TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ModelError> {
         let config: Self = toml::from_str(text).map_err(|e| ModelError::ConfigFile {
             path: origin.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: toml_error_line(text, &e),
         })?;
         config.validate()?;
         Ok(config)
@@ -203,19 +208,36 @@ impl RunConfig {
             )
         })?;
         self.optimizer.validate()?;
-        if self.optimizer.warmup >= self.steps {
-            return Err(ModelError::config(
-                "optimizer.warmup",
-                self.optimizer.warmup,
-                format!(
-                    "fewer steps than the run's length (steps = {}): the warm-up must end \
-                     before the last step",
-                    self.steps
-                ),
-            ));
-        }
         self.ema.validate()?;
         Ok(())
+    }
+
+    /// Checks that the learning-rate schedule fits the run's length, for a run about to
+    /// start (runs already trained, whose checkpoints store their config, are not refused):
+    /// the warm-up ends before the last step, and a cosine decay has at least two steps, so
+    /// that it starts at `lr` and ends at exactly `min_lr`.
+    pub fn validate_schedule(&self) -> Result<(), ModelError> {
+        use crate::optim::Decay;
+        let (warmup, steps) = (self.optimizer.warmup, self.steps);
+        let (fits, expected) = match self.optimizer.decay {
+            Decay::Cosine => (
+                warmup.saturating_add(2) <= steps,
+                format!(
+                    "at most steps − 2 = {} (steps = {steps}): the cosine decay needs two steps \
+                     after the warm-up to run from lr to min_lr",
+                    steps.saturating_sub(2)
+                ),
+            ),
+            Decay::Constant => (
+                warmup < steps,
+                format!("fewer than the run's length (steps = {steps})"),
+            ),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(ModelError::config("optimizer.warmup", warmup, expected))
+        }
     }
 
     /// The forward noise's covariance `Σ_w` on images of `shape`; errors name `noise.spectrum`.
@@ -299,6 +321,23 @@ pub struct ResumeConflict {
     pub requested: String,
 }
 
+/// A TOML error on one line: `line L, column C: message` (the parser's own rendering spans
+/// several lines with a caret).
+fn toml_error_line(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', "; ");
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // The line itself names the key at fault.
+            let source = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}, column {column} (`{source}`): {message}")
+        }
+        None => message,
+    }
+}
+
 fn first_difference(a: &toml::Value, b: &toml::Value, path: &str) -> Option<String> {
     match (a, b) {
         (toml::Value::Table(ta), toml::Value::Table(tb)) => {
@@ -372,6 +411,11 @@ mod tests {
         assert!(e.contains("noise.spectrum"), "{e}");
         let e = parse("steps = 5\n").unwrap_err().to_string();
         assert!(e.contains("data"), "{e}");
+        // Parser errors are one line with the position.
+        let e = parse("[data]\nspec = \"shapes\"\ngarbage = [\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && !e.contains('\n'), "{e}");
     }
 
     #[test]
@@ -407,14 +451,26 @@ mod tests {
     }
 
     #[test]
-    fn the_warm_up_ends_before_the_last_step() {
-        let e = parse("steps = 10\n[data]\nspec = \"shapes\"\n[optimizer]\nwarmup = 10\n")
+    fn the_schedule_fits_the_run() {
+        let config = |warmup: u64, decay: &str| {
+            parse(&format!(
+                "steps = 10\n[data]\nspec = \"shapes\"\n[optimizer]\nwarmup = {warmup}\n\
+                 decay = \"{decay}\"\n"
+            ))
+            .unwrap()
+        };
+        // Parsing accepts any warm-up (a trained run's checkpoint must stay readable)...
+        let e = config(9, "cosine")
+            .validate_schedule()
             .unwrap_err()
             .to_string();
+        // ...a new run needs two cosine steps after it.
         assert!(
             e.contains("optimizer.warmup") && e.contains("steps = 10"),
             "{e}"
         );
-        assert!(parse("steps = 10\n[data]\nspec = \"shapes\"\n[optimizer]\nwarmup = 9\n").is_ok());
+        assert!(config(8, "cosine").validate_schedule().is_ok());
+        assert!(config(9, "constant").validate_schedule().is_ok());
+        assert!(config(10, "constant").validate_schedule().is_err());
     }
 }

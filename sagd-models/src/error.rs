@@ -21,14 +21,14 @@ pub enum ModelError {
     },
     /// An option of one invocation (not a config key) that cannot be honoured, such as a stop
     /// before the run's checkpoint or an output directory that already holds a run.
-    #[error("{option} {value}: expected {expected}")]
+    #[error("{option} {value}: {message}")]
     Invocation {
         /// The option, as the CLI spells it (`--stop-at`).
         option: String,
         /// The value given.
         value: String,
-        /// What was expected.
-        expected: String,
+        /// What is wrong and what was expected.
+        message: String,
     },
     /// A configuration file could not be parsed (unknown key, wrong type, bad TOML).
     #[error("{path}: {message}")]
@@ -123,12 +123,12 @@ impl ModelError {
     pub fn invocation(
         option: impl Into<String>,
         value: impl std::fmt::Display,
-        expected: impl Into<String>,
+        message: impl Into<String>,
     ) -> Self {
         Self::Invocation {
             option: option.into(),
             value: value.to_string(),
-            expected: expected.into(),
+            message: message.into(),
         }
     }
 

@@ -507,13 +507,20 @@ pub fn train(
     let resume = if options.resume {
         resume_point(config, out, &existing)?
     } else {
-        if let Some((step, _)) = existing.last() {
+        let held = match existing.last() {
+            Some((step, _)) => Some(format!("a run at step {step}")),
+            None => ["config.toml", "log.csv"]
+                .iter()
+                .find(|f| out.join(f).exists())
+                .map(|f| format!("a run with no checkpoint yet ({f})")),
+        };
+        if let Some(held) = held {
             return Err(ModelError::invocation(
                 "--out",
                 out.display(),
                 format!(
-                    "a new directory: it already holds a run at step {step}; pass --resume to \
-                     continue it or choose another --out"
+                    "already holds {held}; pass --resume to continue it or choose another \
+                     --out"
                 ),
             ));
         }
@@ -521,14 +528,27 @@ pub fn train(
     };
     let start = resume.as_ref().map_or(0, |r| r.checkpoint.header.step);
     let total = config.steps;
+    if resume.is_none() {
+        config.validate_schedule()?;
+    }
     match options.stop_at {
         Some(stop) if stop > total => {
             return Err(ModelError::invocation(
                 "--stop-at",
                 stop,
                 format!(
-                    "a step no later than the run's last (steps = {total}); the run's length \
-                     is the config's `steps`"
+                    "is past the run's last step (steps = {total}): expected a step at most \
+                     {total}; the run's length is the config's `steps`"
+                ),
+            ));
+        }
+        Some(stop) if stop <= start && start >= total => {
+            return Err(ModelError::invocation(
+                "--stop-at",
+                stop,
+                format!(
+                    "the run is already complete at step {start} of {total}: there is \
+                     nothing to stop; start a new run to train longer"
                 ),
             ));
         }
@@ -540,7 +560,9 @@ pub fn train(
             return Err(ModelError::invocation(
                 "--stop-at",
                 stop,
-                format!("a step after the one the run starts from ({at}), at most {total}"),
+                format!(
+                    "expected a step after the one the run starts from ({at}), at most {total}"
+                ),
             ));
         }
         _ => {}

@@ -11,7 +11,7 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use sagd_core::density::GaussianMixture;
 
-use super::{check_number, check_shape, stream_rng};
+use super::{check_scale, check_shape, stream_rng};
 use crate::dataset::{Dataset, Pixels};
 use crate::error::DatasetError;
 
@@ -84,8 +84,8 @@ impl GmmConfig {
                 &format!("at most {} values per image", Self::MAX_DIM),
             ));
         }
-        check_number(CONTEXT, "spread", self.spread, 0.0, true)?;
-        check_number(CONTEXT, "within", self.within, 0.0, false)?;
+        check_scale(CONTEXT, "spread", self.spread, 0.0, true)?;
+        check_scale(CONTEXT, "within", self.within, 0.0, false)?;
         Ok(())
     }
 
@@ -244,6 +244,14 @@ mod tests {
             (
                 GmmConfig {
                     spread: f64::NAN,
+                    ..base.clone()
+                },
+                "spread",
+            ),
+            // Finite, but its images would overflow f32.
+            (
+                GmmConfig {
+                    spread: 1e300,
                     ..base.clone()
                 },
                 "spread",

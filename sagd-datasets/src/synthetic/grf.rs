@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sagd_core::{FrequencyGrid, Normalization, SpectralCovariance};
 
-use super::{check_number, check_shape};
+use super::{check_number, check_scale, check_shape};
 use crate::dataset::{Dataset, Pixels};
 use crate::error::DatasetError;
 
@@ -73,7 +73,7 @@ impl GrfConfig {
     pub fn validate(&self) -> Result<(), DatasetError> {
         check_number(CONTEXT, "beta", self.beta, 0.0, true)?;
         check_number(CONTEXT, "r0", self.r0, 0.0, false)?;
-        check_number(CONTEXT, "scale", self.scale, 0.0, false)?;
+        check_scale(CONTEXT, "scale", self.scale, 0.0, false)?;
         check_shape(CONTEXT, self.size, self.n)?;
         Ok(())
     }

@@ -87,3 +87,28 @@ pub(crate) fn check_number(
         ))
     }
 }
+
+/// Largest standard deviation or spread a synthetic source accepts: far beyond any pixel
+/// scale, and far enough below f32's range (3.4e38) that generated values stay finite.
+pub(crate) const MAX_SCALE: f64 = 1e18;
+
+/// [`check_number`] for a scale parameter (σ, spread), which must also be at most
+/// [`MAX_SCALE`] so that the images, stored as f32, stay finite.
+pub(crate) fn check_scale(
+    context: &str,
+    param: &str,
+    value: f64,
+    min: f64,
+    inclusive: bool,
+) -> Result<(), DatasetError> {
+    check_number(context, param, value, min, inclusive)?;
+    if value > MAX_SCALE {
+        return Err(DatasetError::param(
+            context,
+            param,
+            format!("{value:e}"),
+            &format!("at most {MAX_SCALE:e} (images are stored as float32)"),
+        ));
+    }
+    Ok(())
+}
