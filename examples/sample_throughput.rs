@@ -42,7 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         env("SAGD_BENCH_STEPS", 50),
         env("SAGD_BENCH_REPEATS", 3).max(1),
     );
-    let device = Device::flex();
+    let device = sagd::models::train::device_for(
+        &std::env::var("SAGD_BENCH_DEVICE").unwrap_or_else(|_| "cpu".to_string()),
+    )?;
     let shape = DynShape::new(3, 32, 32);
     for name in presets {
         if name != "tiny" && name != "paper" {

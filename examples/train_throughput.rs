@@ -43,7 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "paper" => UnetPreset::Paper,
             other => return Err(format!("unknown preset `{other}` (tiny or paper)").into()),
         };
-        let device = Device::flex();
+        let device = sagd::models::train::device_for(
+            &std::env::var("SAGD_BENCH_DEVICE").unwrap_or_else(|_| "cpu".to_string()),
+        )?;
         let shape = [3, 32, 32];
         let levels = Schedule::ddpm_linear().levels()?;
         let config = ModelConfig::Unet {
@@ -76,6 +78,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Parameterization::ColouredEps,
         )?;
         let mut state = TrainState::new(net, OptimizerConfig::default(), 0.999);
+        if std::env::var_os("SAGD_BENCH_PHASES").is_some() {
+            phases(&mut source, &mut state, batch, &device)?;
+        }
         let mut times = Vec::new();
         for step in 0..(2 + steps) as u64 {
             let t = Instant::now();
@@ -96,6 +101,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             peak_rss_mib().unwrap_or(f64::NAN),
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
+    }
+    Ok(())
+}
+
+/// Wall time of each phase of the step (batch, forward and loss, backward, gradient norm,
+/// AdamW update, EMA), median over 3 steps after one warm-up, on stderr: the profile behind the
+/// throughput. Each phase ends with a read of one value, so the backend has finished it.
+fn phases(
+    source: &mut BatchSource,
+    state: &mut TrainState,
+    batch: usize,
+    device: &Device,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use sagd::models::optim::{apply_update, clip_factor, collect_grads, global_norm};
+    let names = [
+        "batch",
+        "forward+loss",
+        "backward",
+        "grad norm",
+        "adamw",
+        "ema",
+    ];
+    let mut rows: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for step in 0..4u64 {
+        let mut t = Instant::now();
+        let mut lap = |i: usize, rows: &mut Vec<Vec<f64>>| {
+            if step > 0 {
+                rows[i].push(t.elapsed().as_secs_f64());
+            }
+            t = Instant::now();
+        };
+        let b = source.batch(step, batch, device)?;
+        let _ = b.x_t.clone().sum().into_scalar::<f32>();
+        lap(0, &mut rows);
+        let prediction = state.net.forward(b.x_t.clone(), &b.cond);
+        let loss = (prediction - b.target.clone()).square().mean();
+        let _ = loss.clone().into_scalar::<f32>();
+        lap(1, &mut rows);
+        let grads = loss.backward();
+        let grads = collect_grads(&state.net, &grads);
+        lap(2, &mut rows);
+        let norm = global_norm(&grads);
+        lap(3, &mut rows);
+        let net = state.net.clone();
+        let scale = clip_factor(norm, state.config.clip());
+        state.net = apply_update(net, grads, &state.config, &mut state.optimizer, 2e-4, scale);
+        let _ = sagd::models::params::flat_params(&state.net)[0]
+            .clone()
+            .sum()
+            .into_scalar::<f32>();
+        lap(4, &mut rows);
+        state.ema.update(&state.net, state.ema_decay);
+        let _ = state.ema.weights[0].clone().sum().into_scalar::<f32>();
+        lap(5, &mut rows);
+    }
+    for (name, mut times) in names.iter().zip(rows) {
+        times.sort_by(|a, b| a.total_cmp(b));
+        eprintln!("{name:>14}: {:8.1} ms", 1e3 * times[times.len() / 2]);
     }
     Ok(())
 }

@@ -89,7 +89,8 @@ pub struct SampleArgs {
     /// Replace samples already in --out.
     #[arg(long)]
     overwrite: bool,
-    /// Device: cpu or cuda (built with --features cuda).
+    /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
+    /// work); ndarray and libtorch are other CPU backends in builds with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bar.

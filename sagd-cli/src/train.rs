@@ -26,8 +26,9 @@ pub struct TrainArgs {
     /// stopped. A run that is already complete is left as it is.
     #[arg(long)]
     resume: bool,
-    /// Device: cpu, cuda (built with --features cuda) or wgpu. Overrides the config (a
-    /// resumed run keeps its own).
+    /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
+    /// work); ndarray and libtorch are other CPU backends in builds with those features.
+    /// Overrides the config (a resumed run keeps its own).
     #[arg(long)]
     device: Option<String>,
     /// The run's total length: sets the config's `steps`, which fixes the learning-rate

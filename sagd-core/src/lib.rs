@@ -10,6 +10,8 @@
 //! - [`covariance`]: `Σ_w = F⁻¹ diag(w²) F` with colour, whiten, `Σ`, `Σ⁺`, projection, rank,
 //!   log-determinant and exact draws;
 //! - [`noise`]: the [`NoiseOperator`] trait and the forward process;
+//! - [`device_noise`]: the same draws and filters on the training device, as DFT matrix
+//!   products;
 //! - [`schedule`] and [`parameterization`]: noise schedules and exact conversions between
 //!   coloured ε, whitened ε, x0, v and score;
 //! - [`density`]: Gaussian and Gaussian-mixture data with exact noisy scores and posteriors;
@@ -23,6 +25,7 @@
 
 pub mod covariance;
 pub mod density;
+pub mod device_noise;
 pub mod error;
 pub mod grid;
 pub mod noise;
@@ -36,6 +39,7 @@ pub mod theory;
 pub mod verify;
 
 pub use covariance::{Normalization, SpectralCovariance};
+pub use device_noise::DeviceNoise;
 pub use error::{CoreError, SpectrumError};
 pub use grid::{Frequency, FrequencyGrid, RadiusConvention};
 pub use noise::{NoiseOperator, NoiseRng, SpectralNoise, add_noise, noise_rng};

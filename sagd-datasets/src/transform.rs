@@ -67,6 +67,36 @@ pub enum Transform {
 }
 
 impl Transform {
+    /// True for the transforms that draw random numbers (`hflip`, `corrupt`); the others are
+    /// functions of the image alone.
+    pub fn is_random(&self) -> bool {
+        matches!(self, Transform::HFlip { .. } | Transform::Corrupt { .. })
+    }
+
+    /// The covariance of `corrupt`'s band noise `ε_[a,b]` on `shape` images (`None` for the
+    /// other transforms), as its [`apply`](Self::apply) draws it.
+    pub fn band_noise(
+        &self,
+        shape: [usize; 3],
+    ) -> Result<Option<SpectralCovariance>, DatasetError> {
+        let Transform::Corrupt { a, b, energy, .. } = *self else {
+            return Ok(None);
+        };
+        let spectrum = check_band(a, b)?;
+        let normalization = if energy {
+            Normalization::Energy
+        } else {
+            Normalization::None
+        };
+        let table = band_table(&spectrum, shape[1], shape[2])?;
+        Ok(Some(SpectralCovariance::from_amplitudes(
+            "band-pass",
+            table,
+            shape,
+            normalization,
+        )?))
+    }
+
     /// The shape after this transform.
     pub fn output_shape(&self, [c, h, w]: [usize; 3]) -> Result<[usize; 3], DatasetError> {
         Ok(match *self {
@@ -187,21 +217,10 @@ impl Transform {
                     out
                 }
             }
-            Transform::Corrupt {
-                a,
-                b,
-                gamma,
-                energy,
-            } => {
-                let spectrum = check_band(a, b)?;
-                let normalization = if energy {
-                    Normalization::Energy
-                } else {
-                    Normalization::None
-                };
-                let table = band_table(&spectrum, h, w)?;
-                let cov =
-                    SpectralCovariance::from_amplitudes("band-pass", table, shape, normalization)?;
+            Transform::Corrupt { gamma, .. } => {
+                let cov = self
+                    .band_noise(shape)?
+                    .expect("corrupt has a band-noise covariance");
                 let noise = cov.sample::<f32>(n, rng);
                 values
                     .iter()

@@ -18,6 +18,7 @@
 //! [noise]
 //! spectrum = "power-law:alpha=-0.5"
 //! normalization = "energy"            # energy | none | per-sample-std
+//! draw = "auto"                       # auto | host | device
 //!
 //! [schedule]
 //! kind = "ddpm-linear"
@@ -81,6 +82,47 @@ pub struct NoiseConfig {
     /// How the spectrum is scaled.
     #[serde(default)]
     pub normalization: Normalization,
+    /// Where each step's noise and batch are drawn.
+    #[serde(default)]
+    pub draw: NoiseDraw,
+}
+
+/// Where a training step draws its noise (`[noise] draw`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseDraw {
+    /// `device` on a GPU, `host` on the CPU (where both run on the same cores and the host
+    /// path keeps the reference numbers).
+    #[default]
+    Auto,
+    /// On the host: real FFTs from the step's ChaCha8 stream, images gathered on the host and
+    /// uploaded each step. The reference path.
+    Host,
+    /// On the training device: the data resident there after the deterministic transforms,
+    /// `hflip` and `corrupt` applied there, white noise from the device's generator coloured
+    /// with DFT matrix products; only indices and per-image levels are uploaded. Needs the
+    /// random transforms (`hflip`, `corrupt`) after the others.
+    Device,
+}
+
+impl NoiseDraw {
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoiseDraw::Auto => "auto",
+            NoiseDraw::Host => "host",
+            NoiseDraw::Device => "device",
+        }
+    }
+
+    /// True when a run on `device` (a config device name) draws on the device.
+    pub fn on_device(self, device: &str) -> bool {
+        match self {
+            NoiseDraw::Auto => device != "cpu",
+            NoiseDraw::Host => false,
+            NoiseDraw::Device => true,
+        }
+    }
 }
 
 impl Default for NoiseConfig {
@@ -88,6 +130,7 @@ impl Default for NoiseConfig {
         Self {
             spectrum: default_spectrum(),
             normalization: Normalization::default(),
+            draw: NoiseDraw::default(),
         }
     }
 }

@@ -22,6 +22,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod denoiser;
+pub mod device;
 pub mod error;
 pub mod fullbatch;
 pub mod init;

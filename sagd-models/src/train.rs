@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sagd_core::{NoiseLevel, Parameterization, SpectralCovariance};
+use sagd_core::device_noise::MultiplierTable;
+use sagd_core::{DeviceNoise, NoiseLevel, Parameterization, SpectralCovariance};
 use sagd_datasets::Dataset;
 use sagd_datasets::transform::{Pipeline, Transform};
 
@@ -183,28 +184,7 @@ impl TrainState {
     }
 }
 
-/// The burn device of a config's `device` name.
-pub fn device_for(name: &str) -> Result<Device, ModelError> {
-    match name {
-        "cpu" => Ok(Device::flex()),
-        #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
-        #[cfg(not(feature = "cuda"))]
-        "cuda" => Err(ModelError::Device {
-            device: name.to_string(),
-            reason: "this build has no CUDA support; rebuild with `--features cuda`".to_string(),
-        }),
-        "wgpu" => Err(ModelError::Device {
-            device: name.to_string(),
-            reason: "this build has no wgpu backend; use cpu or cuda".to_string(),
-        }),
-        other => Err(ModelError::config(
-            "device",
-            other,
-            "one of cpu, cuda, wgpu",
-        )),
-    }
-}
+pub use crate::device::device_for;
 
 /// The data side of a run: the source images, the transforms, and the epoch order.
 pub struct BatchSource {
@@ -216,6 +196,19 @@ pub struct BatchSource {
     covariance: Arc<SpectralCovariance>,
     parameterization: Parameterization,
     epoch: Option<(u64, Vec<usize>)>,
+    resident: Option<Resident>,
+}
+
+/// The device side of a [`BatchSource`] drawing on the device (`[noise] draw = "device"`).
+struct Resident {
+    /// Every image after the deterministic transforms, `(N, C, H, W)` on the device.
+    images: Tensor<4>,
+    /// The random transforms that follow, each with its band noise for `corrupt`.
+    random: Vec<(Transform, Option<DeviceNoise>)>,
+    /// The forward process's noise.
+    noise: DeviceNoise,
+    /// The multiplier the parameterization's target needs (`1/w` or `1/w²` on the support).
+    target_table: Option<MultiplierTable>,
 }
 
 /// The stream of step `step`'s draws.
@@ -263,7 +256,87 @@ impl BatchSource {
             covariance,
             parameterization,
             epoch: None,
+            resident: None,
         })
+    }
+
+    /// Moves the source onto `device`: the images after the deterministic transforms become
+    /// one resident tensor, and every later batch is drawn there (see
+    /// [`NoiseDraw::Device`](crate::config::NoiseDraw::Device)): only the batch's indices,
+    /// flip decisions and levels are uploaded per step.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] when a deterministic transform follows a random one (`hflip`,
+    /// `corrupt`), which the device path cannot reorder.
+    pub fn on_device(mut self, device: &Device) -> Result<Self, ModelError> {
+        // The deterministic transforms run once on the host; the random ones (hflip, corrupt)
+        // run per batch on the device, so they must come last. `scale` (x ↦ 2x − 1, appended
+        // for 8-bit data) may follow them: it commutes with a flip, and moving it ahead of
+        // `corrupt` doubles the band noise's γ.
+        let mut prefix = Pipeline::default();
+        let mut random: Vec<Transform> = Vec::new();
+        for t in &self.pipeline.transforms {
+            if t.is_random() {
+                random.push(t.clone());
+            } else if random.is_empty() {
+                prefix.transforms.push(t.clone());
+            } else if *t == Transform::Scale {
+                prefix.transforms.push(Transform::Scale);
+                for r in &mut random {
+                    if let Transform::Corrupt { gamma, .. } = r {
+                        *gamma *= 2.0;
+                    }
+                }
+            } else {
+                return Err(ModelError::config(
+                    "noise.draw",
+                    "device",
+                    format!(
+                        "random transforms (hflip, corrupt) after all others but scale, while \
+                         `{t}` follows `{}`; reorder data.transforms or use draw = \"host\"",
+                        random[0]
+                    ),
+                ));
+            }
+        }
+        let prepared = prefix.apply_to(&self.dataset, self.dataset.len(), self.seed)?;
+        let [c, h, w] = prepared.shape();
+        let images = Tensor::from_data(
+            TensorData::new(prepared.to_f32(), [prepared.len(), c, h, w]),
+            device,
+        );
+        let random = random
+            .into_iter()
+            .map(|t| {
+                let band = match t.band_noise(self.shape)? {
+                    Some(cov) => Some(DeviceNoise::new(Arc::new(cov), device)?),
+                    None => None,
+                };
+                Ok((t, band))
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let noise = DeviceNoise::new(self.covariance.clone(), device)?;
+        let target_table = match self.parameterization {
+            Parameterization::WhitenedEps => {
+                Some(noise.multiplier(|w| if w > 0.0 { 1.0 / w } else { 0.0 })?)
+            }
+            Parameterization::Score => {
+                Some(noise.multiplier(|w| if w > 0.0 { 1.0 / (w * w) } else { 0.0 })?)
+            }
+            _ => None,
+        };
+        self.resident = Some(Resident {
+            images,
+            random,
+            noise,
+            target_table,
+        });
+        Ok(self)
+    }
+
+    /// True when batches are drawn on the device.
+    pub fn is_on_device(&self) -> bool {
+        self.resident.is_some()
     }
 
     /// The image shape after the transforms.
@@ -294,10 +367,14 @@ impl BatchSource {
             .collect()
     }
 
-    /// The batch of step `step`: images, levels and noise from the step's own stream.
+    /// The batch of step `step`: images, levels and noise from the step's own stream (on the
+    /// device after [`on_device`](Self::on_device), where `device` must be the one given there).
     pub fn batch(&mut self, step: u64, batch: usize, device: &Device) -> Result<Batch, ModelError> {
         let indices = self.indices(step, batch);
         let mut rng = step_rng(self.seed, step);
+        if self.resident.is_some() {
+            return self.device_batch(indices, &mut rng, device);
+        }
         let mut raw = Vec::new();
         self.dataset.gather(&indices, &mut raw);
         let (x0, _) = self.pipeline.apply(raw, self.dataset.shape(), &mut rng)?;
@@ -341,6 +418,89 @@ impl BatchSource {
             x_t: tensor(x_t),
             target: tensor(target),
             cond: Conditioning::new(index, self.levels.len()),
+        })
+    }
+}
+
+impl BatchSource {
+    /// The device path of [`batch`](Self::batch): the same recipe as the host path, every
+    /// image-sized tensor made on the device. The step's stream draws the flip decisions, the
+    /// levels and the seeds of the device generator, in that order.
+    fn device_batch(
+        &self,
+        indices: Vec<usize>,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<Batch, ModelError> {
+        let Some(resident) = &self.resident else {
+            unreachable!("device_batch is called for resident sources only");
+        };
+        let batch = indices.len();
+        let per_image = |values: Vec<f32>| {
+            Tensor::<4>::from_data(TensorData::new(values, [batch, 1, 1, 1]), device)
+        };
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [batch],
+            ),
+            device,
+        );
+        let mut x0 = resident.images.clone().select(0, index);
+        for (transform, band) in &resident.random {
+            match (transform, band) {
+                (Transform::HFlip { p }, _) => {
+                    let flip: Vec<f32> = (0..batch)
+                        .map(|_| if rng.random_bool(*p) { 1.0 } else { 0.0 })
+                        .collect();
+                    let flip = per_image(flip);
+                    let flipped = x0.clone().flip([3]);
+                    x0 = x0.clone() + (flipped - x0) * flip;
+                }
+                (Transform::Corrupt { gamma, .. }, Some(band)) => {
+                    let noise = band.sample(batch, rng.next_u64())?;
+                    x0 = x0 + noise.mul_scalar(*gamma);
+                }
+                (other, _) => unreachable!("`{other}` is not a random transform"),
+            }
+        }
+        let levels: Vec<usize> = (0..batch)
+            .map(|_| rng.random_range(0..self.levels.len()))
+            .collect();
+        let eps = resident.noise.sample(batch, rng.next_u64())?;
+        let scale = per_image(
+            levels
+                .iter()
+                .map(|&t| self.levels[t].scale() as f32)
+                .collect(),
+        );
+        let sigma = per_image(
+            levels
+                .iter()
+                .map(|&t| self.levels[t].sigma as f32)
+                .collect(),
+        );
+        let x_t = x0.clone() * scale.clone() + eps.clone() * sigma.clone();
+        let target = match self.parameterization {
+            Parameterization::ColouredEps => eps,
+            Parameterization::X0 => x0,
+            Parameterization::V => eps * scale - x0 * sigma,
+            Parameterization::WhitenedEps | Parameterization::Score => {
+                let table = resident
+                    .target_table
+                    .as_ref()
+                    .expect("target table built for whitened-eps and score");
+                let filtered = resident.noise.filter(eps, table)?;
+                match self.parameterization {
+                    Parameterization::Score => filtered.neg() / sigma,
+                    _ => filtered,
+                }
+            }
+        };
+        Ok(Batch {
+            x_t,
+            target,
+            cond: Conditioning::new(levels, self.levels.len()),
         })
     }
 }
@@ -594,6 +754,9 @@ pub fn train(
         covariance.clone(),
         config.parameterization,
     )?;
+    if config.noise.draw.on_device(&config.device) {
+        source = source.on_device(&device)?;
+    }
 
     // Pre-flight: the forward process must drown the data in every mode at t = T.
     if let Some(&terminal) = levels.last() {
