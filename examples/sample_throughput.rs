@@ -6,7 +6,8 @@
 //!
 //! Run with `cargo run --release --example sample_throughput [-- tiny|paper ...]`; the batch,
 //! step count and repeats come from `SAGD_BENCH_BATCH` (64), `SAGD_BENCH_STEPS` (50) and
-//! `SAGD_BENCH_REPEATS` (3).
+//! `SAGD_BENCH_REPEATS` (3), the backend from `SAGD_BENCH_DEVICE` (`cpu` = flex, the default;
+//! `ndarray`, `libtorch` or `cuda` in builds with those features).
 
 use std::time::Instant;
 

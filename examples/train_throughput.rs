@@ -5,6 +5,10 @@
 //! resident memory, for `benches/peers/compare_train.sh`.
 //!
 //! Run with `cargo run --release --example train_throughput [-- tiny|paper ...]`.
+//! `SAGD_BENCH_DEVICE` picks the backend by its config name (`cpu` = flex, the default;
+//! `ndarray` or `libtorch` with `--features ndarray` / `tch`; `cuda`), `SAGD_BENCH_STEPS` the
+//! timed steps (5), and `SAGD_BENCH_PHASES=1` first prints the median wall time of each phase
+//! of the step (batch, forward and loss, backward, gradient norm, AdamW, EMA) on stderr.
 
 use std::sync::Arc;
 use std::time::Instant;

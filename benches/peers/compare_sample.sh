@@ -6,6 +6,9 @@
 # own process so peak memory is its own.
 #
 #   PYTHON=/path/to/venv/bin/python BATCH=64 STEPS=50 bash benches/peers/compare_sample.sh [tiny] [paper]
+#
+# Another burn backend for sagd: FEATURES=tch SAGD_BENCH_DEVICE=libtorch (or ndarray), as in
+# compare_train.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
@@ -13,7 +16,7 @@ BATCH=${BATCH:-64}
 STEPS=${STEPS:-50}
 presets=("$@")
 [ ${#presets[@]} -eq 0 ] && presets=(tiny)
-cargo build --release --example sample_throughput --quiet
+cargo build --release --example sample_throughput --quiet ${FEATURES:+--features "$FEATURES"}
 echo "DDIM-$STEPS, batch $BATCH"
 printf '%-6s %10s %14s %14s %10s %12s %12s\n' preset params "sagd img/s" "torch img/s" ratio "sagd MiB" "torch MiB"
 for p in "${presets[@]}"; do

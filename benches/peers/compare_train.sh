@@ -4,12 +4,15 @@
 # one run each on this machine, each preset in its own process so peak memory is its own.
 #
 #   PYTHON=/path/to/venv/bin/python bash benches/peers/compare_train.sh [tiny] [paper]
+#
+# Another burn backend for sagd: FEATURES=tch SAGD_BENCH_DEVICE=libtorch (with LIBTORCH set to a
+# libtorch 2.9.0, see the README's Benchmarks), or FEATURES=ndarray SAGD_BENCH_DEVICE=ndarray.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
 presets=("$@")
 [ ${#presets[@]} -eq 0 ] && presets=(tiny paper)
-cargo build --release --example train_throughput --quiet
+cargo build --release --example train_throughput --quiet ${FEATURES:+--features "$FEATURES"}
 printf '%-6s %10s %14s %14s %10s %12s %12s\n' preset params "sagd img/s" "torch img/s" ratio "sagd MiB" "torch MiB"
 for p in "${presets[@]}"; do
   s=$(target/release/examples/train_throughput "$p")

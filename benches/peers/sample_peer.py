@@ -5,7 +5,10 @@ the same power-law spectrum the training peer uses, images 3 x 32 x 32, float32,
 Timed the same way as the Rust example: one untimed warm-up run, then `--repeats` timed full
 sampling runs over one batch, median. Prints one JSON line with images/s and peak RSS.
 
-    python benches/peers/sample_peer.py tiny [--batch 64] [--steps 50] [--repeats 3]
+    python benches/peers/sample_peer.py tiny [--batch 64] [--steps 50] [--repeats 3] [--device cpu]
+
+On cuda each timed run ends with a synchronize; the forward pass's floating-point operations
+(torch's FlopCounterMode) give the achieved TFLOP/s.
 
 Time conditioning mirrors train_peer.py exactly: the network gets the 0-based level index t
 (0..999) as a float, fed to `sinusoidal(t, widths[0])`.
@@ -51,7 +54,7 @@ def sample(model, amp, alpha_bar, levels, batch, gen):
     s = [math.sqrt(1.0 - alpha_bar[t]) for t in levels]
     x = s[0] * coloured_noise(amp, shape, gen)
     for k, t in enumerate(levels):
-        eps = model(x, torch.full((batch,), float(t), dtype=torch.float32))
+        eps = model(x, torch.full((batch,), float(t), dtype=torch.float32, device=x.device))
         x0 = (x - s[k] * eps) / a[k]
         if k + 1 == len(levels):
             return x0
@@ -65,19 +68,27 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     alpha_bar = torch.cumprod(1 - betas, 0).tolist()
-    amp = power_law_amplitude(32)
+    amp = power_law_amplitude(32).to(device)
     levels = ddim_timesteps(args.steps)
 
     torch.manual_seed(0)
-    model = UNet(3, 32, **PRESETS[args.preset]).float().eval()
+    model = UNet(3, 32, **PRESETS[args.preset]).float().eval().to(device)
     params = sum(p.numel() for p in model.parameters())
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros((args.batch, 3, 32, 32), device=device),
+              torch.zeros((args.batch,), device=device))
+    flops = counter.get_total_flops() * args.steps
 
     times = []
     with torch.inference_mode():
@@ -86,6 +97,7 @@ def main():
         for _ in range(args.repeats):
             start = time.perf_counter()
             out = sample(model, amp, alpha_bar, levels, args.batch, gen)
+            sync()
             times.append(time.perf_counter() - start)
     times.sort()
     median = times[len(times) // 2]
@@ -93,7 +105,8 @@ def main():
     print(json.dumps({"impl": f"torch {torch.__version__}", "preset": args.preset, "params": params,
                       "batch": args.batch, "steps": args.steps, "median_run_s": median,
                       "images_per_s": args.batch / median, "peak_rss_mib": peak,
-                      "threads": threads}))
+                      "threads": threads, "device": str(device), "flops_per_run": flops,
+                      "tflops": flops / median / 1e12}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ global-norm clipping, EMA update) on batches of 64 x 3 x 32 x 32, timed the same
 steps, median of at least 5). Prints one JSON line per preset with images/s and peak RSS.
 
     python benches/peers/train_peer.py tiny paper
+
+DEVICE (cpu, or cuda) and BATCH (64) in the environment choose the device and the batch; on
+cuda each timed step ends with a synchronize. Also reports the step's floating-point operations
+(torch's FlopCounterMode over one forward and backward) and the achieved TFLOP/s.
 """
 import json
 import math
@@ -135,7 +139,7 @@ class UNet(nn.Module):
 
 
 def coloured_noise(amplitude, shape, gen):
-    white = torch.randn(shape, generator=gen)
+    white = torch.randn(shape, generator=gen, device=amplitude.device)
     return torch.fft.irfft2(torch.fft.rfft2(white) * amplitude, s=shape[-2:])
 
 
@@ -144,7 +148,8 @@ def main():
     threads = int(os.environ.get("TORCH_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(threads)
     steps = int(os.environ.get("SAGD_BENCH_STEPS", "5"))
-    batch, shape = 64, (3, 32, 32)
+    device = torch.device(os.environ.get("DEVICE", "cpu"))
+    batch, shape = int(os.environ.get("BATCH", "64")), (3, 32, 32)
     betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
     alpha_bar = torch.cumprod(1 - betas, 0).float()
     # Power-law amplitude (alpha = -0.5, eps = 0.05), energy-normalised, on the rfft2 grid.
@@ -152,32 +157,45 @@ def main():
     fx = torch.fft.rfftfreq(32)[None, :]
     amp = (torch.sqrt(fy**2 + fx**2) + 0.05) ** -0.5
     full = (torch.sqrt(torch.fft.fftfreq(32)[:, None] ** 2 + torch.fft.fftfreq(32)[None, :] ** 2) + 0.05) ** -0.5
-    amp = amp / torch.sqrt((full**2).mean())
+    amp = (amp / torch.sqrt((full**2).mean())).to(device)
+    alpha_bar = alpha_bar.to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for name in presets:
         torch.manual_seed(0)
-        gen = torch.Generator().manual_seed(0)
-        model = UNet(3, 32, **PRESETS[name])
+        gen = torch.Generator(device=device).manual_seed(0)
+        model = UNet(3, 32, **PRESETS[name]).to(device)
         ema = [p.detach().clone() for p in model.parameters()]
         params = sum(p.numel() for p in model.parameters())
         opt = torch.optim.AdamW(model.parameters(), lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-        data = torch.rand((1024, *shape), generator=gen) * 2 - 1
+        data = torch.rand((1024, *shape), generator=gen, device=device) * 2 - 1
+        flops = None
         times = []
         for step in range(2 + steps):
             start = time.perf_counter()
-            idx = torch.randint(0, 1024, (batch,), generator=gen)
+            idx = torch.randint(0, 1024, (batch,), generator=gen, device=device)
             x0 = data[idx]
-            t = torch.randint(0, 1000, (batch,), generator=gen)
+            t = torch.randint(0, 1000, (batch,), generator=gen, device=device)
             eps = coloured_noise(amp, (batch, *shape), gen)
             a = alpha_bar[t][:, None, None, None]
             xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-            loss = F.mse_loss(model(xt, t.float()), eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if step == 0:
+                # Count the forward and backward once (untimed warm-up step).
+                from torch.utils.flop_counter import FlopCounterMode
+                with FlopCounterMode(display=False) as counter:
+                    loss = F.mse_loss(model(xt, t.float()), eps)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                flops = counter.get_total_flops()
+            else:
+                loss = F.mse_loss(model(xt, t.float()), eps)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             with torch.no_grad():
                 for e, p in zip(ema, model.parameters()):
                     e.mul_(0.999).add_(p, alpha=0.001)
+            sync()
             if step >= 2:
                 times.append(time.perf_counter() - start)
         times.sort()
@@ -185,7 +203,8 @@ def main():
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         print(json.dumps({"impl": f"torch {torch.__version__}", "preset": name, "params": params,
                           "batch": batch, "median_step_s": median, "images_per_s": batch / median,
-                          "peak_rss_mib": peak, "threads": threads}))
+                          "peak_rss_mib": peak, "threads": threads, "device": str(device),
+                          "flops_per_step": flops, "tflops": flops / median / 1e12}))
 
 
 if __name__ == "__main__":

@@ -227,6 +227,71 @@ fn config_errors_name_the_key() {
     );
 }
 
+/// `--device cuda` where it cannot run (a build without the feature, or no driver) exits 1
+/// before any work with one line naming the fix, for `train` and `sample`, and writes nothing;
+/// a bad `[noise] draw` names the key.
+#[test]
+fn an_unusable_device_is_one_line_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG);
+    let run = dir.path().join("run");
+    let samples = dir.path().join("samples");
+    for args in [
+        vec![
+            "train",
+            "--config",
+            &config,
+            "--out",
+            run.to_str().unwrap(),
+            "--device",
+            "cuda",
+        ],
+        vec![
+            "sample",
+            "--oracle",
+            "grf:beta=2,size=1x8x8",
+            "--spectrum",
+            "isotropic",
+            "--count",
+            "2",
+            "--out",
+            samples.to_str().unwrap(),
+            "--device",
+            "cuda",
+        ],
+    ] {
+        let out = sagd(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            // A cuda build on a machine with a GPU: nothing to check here.
+            if !cfg!(feature = "cuda") {
+                panic!("{args:?} ran on cuda in a build without it: {err}");
+            }
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("`cuda` is not available"), "{err}");
+        let fix = if cfg!(feature = "cuda") {
+            "LD_LIBRARY_PATH"
+        } else {
+            "--features cuda"
+        };
+        assert!(err.contains(fix) && err.contains("--device cpu"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!run.exists() && !samples.exists(), "{args:?} wrote output");
+    }
+    let bad = CONFIG.replace(
+        "spectrum = \"power-law:alpha=-0.5,eps=0.05\"",
+        "spectrum = \"power-law:alpha=-0.5,eps=0.05\"\ndraw = \"gpu\"",
+    );
+    let config = write_config(dir.path(), &bad);
+    let out = sagd(&["train", "--config", &config, "--out", run.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("draw") && err.contains("device"), "{err}");
+}
+
 /// The ready configs of `experiments/` run as documented (two steps each; the MNIST one reads
 /// `SAGD_DATA_DIR`).
 #[test]

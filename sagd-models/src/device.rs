@@ -87,7 +87,9 @@ pub fn device_for(name: &str) -> Result<Device, ModelError> {
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
         "ndarray" => Ok(Device::ndarray()),
+        // burn-tch is deprecated in burn 0.22; kept as an opt-in backend to measure against.
         #[cfg(feature = "tch")]
+        #[allow(deprecated)]
         "libtorch" => Ok(Device::libtorch()),
         #[cfg(not(feature = "ndarray"))]
         "ndarray" => Err(ModelError::Device {

@@ -141,7 +141,8 @@ impl ModelError {
     }
 
     /// True for errors caused by what the user wrote (config values, files named), which the
-    /// CLI reports with exit code 2.
+    /// CLI reports with exit code 2. A device this build or machine cannot run is not one
+    /// (exit 1: the fix is in the build or the machine).
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
@@ -149,7 +150,6 @@ impl ModelError {
                 | Self::Invocation { .. }
                 | Self::ConfigFile { .. }
                 | Self::TerminalSnr(_)
-                | Self::Device { .. }
         )
     }
 }

@@ -1,10 +1,10 @@
 //! The `mlp` denoiser: the flattened image through residual MLP blocks conditioned on a
 //! sinusoidal time embedding (the spectral-bias paper's MLP denoiser).
 
+use super::activation::silu;
 use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::silu;
 
 use super::Conditioning;
 use super::embedding::sinusoidal;

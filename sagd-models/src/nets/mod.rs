@@ -1,5 +1,6 @@
 //! The denoising networks, as burn modules, and the configuration that builds them.
 
+pub mod activation;
 pub mod circulant;
 pub mod embedding;
 pub mod grouping;

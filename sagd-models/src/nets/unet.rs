@@ -8,7 +8,9 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
+
+use super::activation::silu;
 
 use super::Conditioning;
 use super::embedding::sinusoidal;
