@@ -7,7 +7,9 @@
 //! - [`core`] (`sagd-core`): shapes, spectra → covariance, schedules, parameterizations,
 //!   analytic densities, the registry and the property suite;
 //! - [`ops`] (`sagd-ops`): the built-in spectra;
-//! - [`models`], [`samplers`], [`datasets`]: denoisers and training, samplers, data.
+//! - [`models`], [`samplers`], [`datasets`]: denoisers and training, samplers, data;
+//! - [`eval`] (`sagd-eval`): the FID Inception network, FID/KID/precision–recall and the
+//!   spectral metrics.
 //!
 //! ```
 //! use sagd::prelude::*;
@@ -22,6 +24,7 @@
 
 pub use sagd_core as core;
 pub use sagd_datasets as datasets;
+pub use sagd_eval as eval;
 pub use sagd_models as models;
 pub use sagd_ops as ops;
 pub use sagd_samplers as samplers;

@@ -4,6 +4,7 @@
 
 mod commands;
 mod data;
+mod eval;
 mod plot;
 mod sample;
 mod theory;
@@ -15,8 +16,8 @@ use clap::{Parser, Subcommand};
 
 use commands::{NoiseArgs, ShowArgs, VerifyArgs};
 
-/// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data, training and
-/// sampling.
+/// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data, training,
+/// sampling and evaluation.
 #[derive(Debug, Parser)]
 #[command(name = "sagd", version, about, long_about = None)]
 struct Cli {
@@ -44,6 +45,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw images from a checkpoint or from the exact oracle of grf/gmm data.
     Sample(sample::SampleArgs),
+    /// FID, KID, precision/recall and spectral metrics of samples against a reference.
+    Eval(eval::EvalArgs),
     /// The analytic theory of spectral bias: how fast each mode is learned.
     Theory {
         #[command(subcommand)]
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
         Command::Data { command } => data::run(&command),
         Command::Train(args) => train::run(&args),
         Command::Sample(args) => sample::run(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Theory { command } => theory::run(&command),
     };
     match result {

@@ -209,7 +209,8 @@ fn non_finite_pixels_are_refused_at_load() {
 
 /// The quick start's `sagd` commands, as the README writes them, run in order from the
 /// repository root, shortened for a test: stops at 300 and 600 become 2 and 3, and sampling
-/// draws 2 images in 3 steps; run directories go to a temporary folder.
+/// draws 2 images in 3 steps (which the evaluation then compares); run directories go to a
+/// temporary folder.
 #[test]
 fn readme_quick_start_commands_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -261,6 +262,7 @@ fn readme_quick_start_commands_run() {
     let run = dir.path().join("runs/shapes-powerlaw");
     assert!(run.join("checkpoints/step-00000003.ckpt").is_file());
     assert!(run.join("samples/samples.npy").is_file());
+    assert!(run.join("eval/metrics.json").is_file());
 }
 
 /// A directory with a run but no checkpoint yet (a kill before the first one) is refused

@@ -1,7 +1,9 @@
 //! Image folders: one sub-folder per class, PNG or JPEG files inside, as in
 //! `root/<class>/<image>.png`. Classes are the sub-folder names sorted alphabetically (label =
 //! index in that order); within a class the files are sorted by name, so the order of the
-//! dataset is deterministic. Images are decoded in parallel and stored as u8.
+//! dataset is deterministic. A folder with images and no sub-folder (`root/<image>.png`, as
+//! pytorch-fid reads samples) is one class named after the folder. Images are decoded in
+//! parallel and stored as u8.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -152,14 +154,16 @@ pub fn load_image_folder(dir: &Path, options: &FolderOptions) -> Result<Dataset,
 
     let mut class_names = Vec::new();
     let mut files: Vec<(PathBuf, u32)> = Vec::new();
-    let mut loose_images = 0;
+    let mut loose_images = Vec::new();
     for entry in sorted_entries(&root)? {
         let name = entry
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if !entry.is_dir() {
-            loose_images += usize::from(is_image(&entry));
+            if is_image(&entry) {
+                loose_images.push(entry);
+            }
             continue;
         }
         if name.starts_with('.') {
@@ -181,17 +185,19 @@ pub fn load_image_folder(dir: &Path, options: &FolderOptions) -> Result<Dataset,
         class_names.push(name);
     }
     if class_names.is_empty() {
-        return Err(DatasetError::Empty {
-            path: root,
-            message: if loose_images > 0 {
-                format!(
-                    "no class sub-folder (found {loose_images} images directly in the folder; \
-                     expected <folder>/<class>/<image>)"
-                )
-            } else {
-                "no class sub-folder with PNG or JPEG images".to_string()
-            },
-        });
+        if loose_images.is_empty() {
+            return Err(DatasetError::Empty {
+                path: root,
+                message: "no PNG or JPEG image, directly or in class sub-folders".to_string(),
+            });
+        }
+        // A flat folder of images: one class, named after the folder.
+        class_names.push(
+            root.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "images".to_string()),
+        );
+        files = loose_images.into_iter().map(|p| (p, 0)).collect();
     }
 
     // The first image fixes the channels (when not given) and the size (when not resizing).
@@ -357,9 +363,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = load_image_folder(dir.path(), &FolderOptions::default()).unwrap_err();
         assert!(matches!(err, DatasetError::Empty { .. }), "{err}");
+        // Loose images beside class folders are ignored; alone they are a flat folder (see
+        // `a_flat_folder_of_images_is_one_class`).
         rgb(2, 2, 0).save(dir.path().join("loose.png")).unwrap();
-        let err = load_image_folder(dir.path(), &FolderOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("1 images directly"), "{err}");
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         let err = load_image_folder(dir.path(), &FolderOptions::default()).unwrap_err();
         assert!(
@@ -396,5 +402,27 @@ mod tests {
         // Without split folders, the directory itself is used.
         let d = load_image_folder(&dir.path().join("train"), &test).unwrap();
         assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn a_flat_folder_of_images_is_one_class() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("samples");
+        std::fs::create_dir_all(&root).unwrap();
+        for (i, name) in ["b.png", "a.png", "c.png"].iter().enumerate() {
+            rgb(3, 2, i as u8).save(root.join(name)).unwrap();
+        }
+        std::fs::write(root.join("notes.txt"), "not an image").unwrap();
+        let d = load_image_folder(&root, &FolderOptions::default()).unwrap();
+        assert_eq!((d.len(), d.shape()), (3, [3, 2, 3]));
+        assert_eq!(d.class_names().unwrap(), &["samples"]);
+        // Sorted by name: a.png (written second, value 1) first.
+        let mut first = vec![0.0; 18];
+        d.write_image(0, &mut first);
+        assert_eq!(first[0], 1.0 / 255.0);
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let err = load_image_folder(&empty, &FolderOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("no PNG or JPEG image"), "{err}");
     }
 }

@@ -47,13 +47,24 @@ pub enum NpyError {
 
 /// The `.npy` header for a little-endian float32 array of `shape`, padded to 64 bytes.
 pub fn header_f32(shape: &[usize]) -> Vec<u8> {
+    header("<f4", shape)
+}
+
+/// The `.npy` header for a little-endian float64 array of `shape`, padded to 64 bytes.
+pub fn header_f64(shape: &[usize]) -> Vec<u8> {
+    header("<f8", shape)
+}
+
+/// The `.npy` (version 1.0) header for dtype `descr` and `shape`, padded to 64 bytes.
+fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_text = if shape.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // magic (6) + version (2) + header length (2) + dict + '\n' must be a multiple of 64.
     let unpadded = 10 + dict.len() + 1;
     dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
@@ -538,6 +549,69 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<NpyHeader, DatasetError> {
 pub fn read_npy(path: &Path) -> Result<NpyArray, DatasetError> {
     let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
     parse_npy(path, &bytes)
+}
+
+/// Parses the bytes of a float `.npy` file exactly, as float64: `<f8` as it is, `<f4` widened.
+/// Returns the shape and the values (C order). Other dtypes, and the malformed files
+/// [`parse_npy`] refuses, are [`DatasetError::Format`] errors.
+pub fn parse_npy_f64(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), DatasetError> {
+    let header = parse_header(path, bytes)?;
+    if !matches!(header.dtype, Dtype::F64 | Dtype::F32) {
+        return Err(DatasetError::format(
+            path,
+            None,
+            "a float array ('<f8' or '<f4')",
+            format!("'{}'", header.descr),
+        ));
+    }
+    let exact = |raw: &[u8]| -> Vec<f64> {
+        raw.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
+            .collect()
+    };
+    if header.dtype == Dtype::F64 {
+        // The size checks of `parse_npy` apply unchanged: reuse them on the same bytes.
+        let array = parse_npy_checked_len(path, bytes, &header)?;
+        return Ok((header.shape, exact(array)));
+    }
+    let array = parse_npy(path, bytes)?;
+    match array.data {
+        NpyData::F32(values) => Ok((array.shape, values.into_iter().map(f64::from).collect())),
+        _ => unreachable!("an '<f4' array parses as F32"),
+    }
+}
+
+/// The data bytes of an array whose header is `header`, after the length checks of
+/// [`parse_npy`].
+fn parse_npy_checked_len<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    header: &NpyHeader,
+) -> Result<&'a [u8], DatasetError> {
+    let count = header
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|c| c.checked_mul(header.dtype.size()));
+    let available = bytes.len() - header.data_start;
+    match count {
+        Some(len) if len == available => Ok(&bytes[header.data_start..]),
+        Some(len) => Err(DatasetError::format(
+            path,
+            Some(bytes.len().min(header.data_start + len) as u64),
+            format!(
+                "{len} data bytes for shape {:?} of '{}'",
+                header.shape, header.descr
+            ),
+            format!("{available} data bytes"),
+        )),
+        None => Err(DatasetError::format(
+            path,
+            Some(header.data_start as u64),
+            "a shape whose byte size fits in memory",
+            format!("shape {:?} of '{}'", header.shape, header.descr),
+        )),
+    }
 }
 
 /// Parses the bytes of an `.npy` file; `path` names the source in errors.

@@ -2,14 +2,17 @@
 //! them, stored or deflated). The member `x.npy` is the array with key `x`.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use zip::ZipArchive;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::dataset::Dataset;
 use crate::error::DatasetError;
-use crate::npy::{Layout, NpyArray, NpyData, images_from_array, parse_npy};
+use crate::npy::{
+    Layout, NpyArray, NpyData, NpyError, header_f64, images_from_array, parse_npy, parse_npy_f64,
+};
 
 /// Keys tried, in order, for the images when none is given.
 pub const IMAGE_KEYS: [&str; 3] = ["x", "images", "arr_0"];
@@ -55,6 +58,12 @@ impl Npz {
 
     /// The array under `key`.
     fn read(&mut self, key: &str) -> Result<NpyArray, DatasetError> {
+        let (shown, bytes) = self.read_bytes(key)?;
+        parse_npy(&shown, &bytes)
+    }
+
+    /// The bytes of the member `key.npy`, and the name to show in errors.
+    fn read_bytes(&mut self, key: &str) -> Result<(PathBuf, Vec<u8>), DatasetError> {
         let member = format!("{key}.npy");
         let shown = PathBuf::from(format!("{}:{member}", self.path.display()));
         let zip_err = |e: &dyn std::fmt::Display| {
@@ -70,7 +79,7 @@ impl Npz {
             .saturating_add(1024);
         let mut bytes = Vec::with_capacity(file.size().min(bound) as usize);
         file.read_to_end(&mut bytes).map_err(|e| zip_err(&e))?;
-        parse_npy(&shown, &bytes)
+        Ok((shown, bytes))
     }
 }
 
@@ -86,6 +95,81 @@ pub fn read_npz_array(path: &Path, key: &str) -> Result<NpyArray, DatasetError> 
         return Err(missing_key(path, &format!("an array `{key}`"), &npz.keys()));
     }
     npz.read(key)
+}
+
+/// Reads the float array under `key` from an `.npz` file exactly, as float64 (`<f8` as it
+/// is, `<f4` widened): the shape and the values in C order. See
+/// [`parse_npy_f64`](crate::npy::parse_npy_f64).
+pub fn read_npz_f64(path: &Path, key: &str) -> Result<(Vec<usize>, Vec<f64>), DatasetError> {
+    let mut npz = Npz::open(path)?;
+    if !npz.keys().iter().any(|k| k == key) {
+        return Err(missing_key(path, &format!("an array `{key}`"), &npz.keys()));
+    }
+    let (shown, bytes) = npz.read_bytes(key)?;
+    parse_npy_f64(&shown, &bytes)
+}
+
+/// Writes float64 arrays `(key, shape, values)` to an `.npz` file the way `np.savez` does
+/// (one stored `key.npy` member each), atomically: a temporary file beside `path`, synced,
+/// then renamed into place. NumPy reads it with `np.load(path)["key"]`.
+pub fn write_npz_f64(path: &Path, arrays: &[(&str, &[usize], &[f64])]) -> Result<(), NpyError> {
+    let io = |p: &Path, source: std::io::Error| NpyError::Io {
+        path: p.to_path_buf(),
+        source,
+    };
+    for (key, shape, values) in arrays {
+        let expected: usize = shape.iter().product();
+        if expected != values.len() {
+            return Err(NpyError::Count {
+                path: PathBuf::from(format!("{}:{key}.npy", path.display())),
+                written: values.len(),
+                expected,
+                shape: shape.to_vec(),
+            });
+        }
+    }
+    let file_name = path.file_name().ok_or_else(|| {
+        io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+        )
+    })?;
+    let temp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> Result<(), NpyError> {
+        let file = File::create(&temp).map_err(|e| io(&temp, e))?;
+        let mut zip = ZipWriter::new(BufWriter::new(file));
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .large_file(true);
+        let zip_err = |e: zip::result::ZipError| io(&temp, std::io::Error::other(e));
+        for (key, shape, values) in arrays {
+            zip.start_file(format!("{key}.npy"), options)
+                .map_err(zip_err)?;
+            zip.write_all(&header_f64(shape))
+                .map_err(|e| io(&temp, e))?;
+            let mut bytes = Vec::with_capacity(values.len() * 8);
+            for v in values.iter() {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            zip.write_all(&bytes).map_err(|e| io(&temp, e))?;
+        }
+        let mut out = zip.finish().map_err(zip_err)?;
+        out.flush().map_err(|e| io(&temp, e))?;
+        out.get_ref().sync_all().map_err(|e| io(&temp, e))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    std::fs::rename(&temp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        io(path, e)
+    })
 }
 
 fn missing_key(path: &Path, expected: &str, keys: &[String]) -> DatasetError {
@@ -329,5 +413,47 @@ mod tests {
             load_npz(&path, None, Layout::Nchw),
             Err(DatasetError::Format { .. })
         ));
+    }
+
+    #[test]
+    fn float64_arrays_round_trip_exactly_and_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.npz");
+        let mu = [0.1, -2.5e-300, 3.0];
+        let sigma: Vec<f64> = (0..9).map(|i| 1.0 / (i as f64 + 3.0)).collect();
+        write_npz_f64(&path, &[("mu", &[3], &mu), ("sigma", &[3, 3], &sigma)]).unwrap();
+        assert_eq!(npz_keys(&path).unwrap(), vec!["mu", "sigma"]);
+        assert_eq!(read_npz_f64(&path, "mu").unwrap(), (vec![3], mu.to_vec()));
+        assert_eq!(
+            read_npz_f64(&path, "sigma").unwrap(),
+            (vec![3, 3], sigma.clone())
+        );
+        // The f32 reader sees the same values rounded.
+        let a = read_npz_array(&path, "sigma").unwrap();
+        assert_eq!(a.descr, "<f8");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        // A count that disagrees with the shape writes nothing.
+        let other = dir.path().join("bad.npz");
+        assert!(write_npz_f64(&other, &[("mu", &[4], &mu)]).is_err());
+        assert!(!other.exists());
+        // float32 members widen; integer members are refused.
+        npz(
+            &other,
+            &[
+                ("a.npy", npy_u8(&[2], "<f4", &[0, 0, 128, 63, 0, 0, 0, 64])),
+                ("b.npy", npy_u8(&[2], "|u1", &[1, 2])),
+            ],
+            CompressionMethod::Stored,
+        );
+        assert_eq!(
+            read_npz_f64(&other, "a").unwrap(),
+            (vec![2], vec![1.0, 2.0])
+        );
+        let err = read_npz_f64(&other, "b").unwrap_err().to_string();
+        assert!(err.contains("float array"), "{err}");
     }
 }

@@ -46,3 +46,30 @@ pub fn data_dir() -> PathBuf {
     );
     dir
 }
+
+/// Runs `sagd` with environment variables set (`Some`) or removed (`None`).
+pub fn sagd_env(args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sagd"));
+    command.args(args);
+    for (key, value) in env {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    command.output().expect("the sagd binary runs")
+}
+
+/// The shared models folder of the data-backed tests (`SAGD_MODELS_DIR`, relative paths taken
+/// from the workspace root, as for [`data_dir`]).
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("SAGD_MODELS_DIR")
+        .expect("SAGD_MODELS_DIR is set to the shared models folder (holding fid-inception/)");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    assert!(
+        dir.is_dir(),
+        "SAGD_MODELS_DIR={} is not a folder",
+        dir.display()
+    );
+    dir
+}

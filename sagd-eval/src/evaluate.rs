@@ -1,0 +1,384 @@
+//! The whole evaluation of a set of samples against a reference: the pipeline behind
+//! `sagd eval`, callable from Rust.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Instant;
+
+use sagd_datasets::Dataset;
+use serde::Serialize;
+
+use crate::error::EvalError;
+use crate::features::{Features, extract, unit_range_violations};
+use crate::fid::{GaussianStats, frechet_distance};
+use crate::inception::{FEATURE_DIM, FidInception};
+use crate::kid::{Kid, KidOptions, kid};
+use crate::precision_recall::{PrecisionRecall, precision_recall};
+use crate::spectral::{SpectralReport, spectral};
+
+/// A metric `sagd eval` can compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// Fréchet Inception Distance ([`crate::fid`]).
+    Fid,
+    /// Kernel Inception Distance ([`crate::kid`]).
+    Kid,
+    /// Improved precision and recall ([`crate::precision_recall`]).
+    PrecisionRecall,
+    /// The frequency metrics ([`crate::spectral`]); no network.
+    Spectral,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 4] = [Self::Fid, Self::Kid, Self::PrecisionRecall, Self::Spectral];
+
+    /// The name on the command line: `fid`, `kid`, `pr`, `spectral`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fid => "fid",
+            Self::Kid => "kid",
+            Self::PrecisionRecall => "pr",
+            Self::Spectral => "spectral",
+        }
+    }
+
+    /// Whether it needs Inception features.
+    pub fn needs_inception(self) -> bool {
+        self != Self::Spectral
+    }
+
+    /// Whether it needs the reference's images (not only its statistics).
+    pub fn needs_reference_images(self) -> bool {
+        self != Self::Fid
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = EvalError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == s.trim())
+            .ok_or_else(|| {
+                EvalError::input(
+                    "metrics",
+                    format!("unknown metric `{s}`; expected fid, kid, pr or spectral"),
+                )
+            })
+    }
+}
+
+/// Parses a comma-separated metric list (`fid,kid,pr,spectral`), without duplicates.
+///
+/// # Errors
+/// [`EvalError::Input`] for an unknown name or an empty list.
+pub fn parse_metrics(list: &str) -> Result<BTreeSet<Metric>, EvalError> {
+    let metrics = list
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<BTreeSet<Metric>, _>>()?;
+    if metrics.is_empty() {
+        return Err(EvalError::input(
+            "metrics",
+            "an empty list; expected some of fid, kid, pr, spectral",
+        ));
+    }
+    Ok(metrics)
+}
+
+/// What the samples are compared with.
+#[derive(Debug, Clone)]
+pub enum Reference {
+    /// Reference images.
+    Images(Dataset),
+    /// Precomputed Inception statistics (pytorch-fid's `.npz`): FID only.
+    Stats(GaussianStats),
+}
+
+/// The settings of an evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The metrics to compute.
+    pub metrics: BTreeSet<Metric>,
+    /// Images per Inception batch.
+    pub batch: usize,
+    /// KID's subsets (their size is lowered to the smaller set's count when larger).
+    pub kid: KidOptions,
+    /// The neighbour of precision and recall's radii.
+    pub pr_k: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self {
+            metrics: Metric::ALL.into_iter().collect(),
+            batch: 50,
+            kid: KidOptions::default(),
+            pr_k: 3,
+        }
+    }
+}
+
+/// A stage of [`evaluate`], for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Inception features of the samples.
+    SampleFeatures,
+    /// Inception features of the reference images.
+    ReferenceFeatures,
+}
+
+/// Everything [`evaluate`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Number of samples evaluated.
+    pub sample_count: usize,
+    /// Number of reference images (None for a statistics reference).
+    pub reference_count: Option<usize>,
+    /// FID.
+    pub fid: Option<f64>,
+    /// KID.
+    pub kid: Option<Kid>,
+    /// Precision and recall.
+    pub precision_recall: Option<PrecisionRecall>,
+    /// Spectral metrics.
+    pub spectral: Option<SpectralReport>,
+    /// Wall time of the Inception feature extraction (both sets), seconds.
+    pub feature_seconds: f64,
+    /// Images through the network per second (both sets together).
+    pub feature_images_per_s: Option<f64>,
+    /// Warnings a user should read (N below the feature dimension, a lowered KID subset).
+    pub warnings: Vec<String>,
+    /// The reference's Inception statistics, when they were computed or given (for
+    /// `--save-stats`).
+    #[serde(skip)]
+    pub reference_stats: Option<GaussianStats>,
+}
+
+/// Checks `samples` against `reference` and `options` before any work (`has_inception`: whether
+/// a network will be there): the error a user would otherwise meet after minutes of feature
+/// extraction.
+///
+/// # Errors
+/// [`EvalError::Input`] for fewer than 2 images in a set, differing image shapes, channels other
+/// than 1 or 3 for Inception metrics, float values outside `[0, 1]` (beyond half an 8-bit step)
+/// for Inception metrics, a metric that needs reference images against statistics, a statistics
+/// file of another dimension, or no network when one is needed.
+pub fn check(
+    samples: &Dataset,
+    reference: &Reference,
+    has_inception: bool,
+    options: &EvalOptions,
+) -> Result<(), EvalError> {
+    let needs_inception = options.metrics.iter().any(|m| m.needs_inception());
+    if needs_inception && !has_inception {
+        return Err(EvalError::input(
+            "metrics",
+            "fid, kid and pr need the Inception network; none was loaded",
+        ));
+    }
+    let count_check = |d: &Dataset, what: &str| {
+        if d.len() < 2 {
+            Err(EvalError::input(
+                what,
+                format!("{} image(s); a metric needs at least 2", d.len()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    count_check(samples, "samples")?;
+    let [c, h, w] = samples.shape();
+    match reference {
+        Reference::Images(r) => {
+            count_check(r, "reference")?;
+            let [rc, rh, rw] = r.shape();
+            if [c, h, w] != [rc, rh, rw] {
+                return Err(EvalError::input(
+                    "reference",
+                    format!(
+                        "{rc}x{rh}x{rw} images, but the samples are {c}x{h}x{w} (channels x \
+                         height x width); add --transform to the reference (e.g. pad:2 or \
+                         resize:{h}x{w}, channels:{c}) so that they match"
+                    ),
+                ));
+            }
+        }
+        Reference::Stats(stats) => {
+            if let Some(m) = options.metrics.iter().find(|m| m.needs_reference_images()) {
+                return Err(EvalError::input(
+                    "reference",
+                    format!("statistics (mu, sigma) give FID only; `{m}` needs reference images"),
+                ));
+            }
+            if stats.dim() != FEATURE_DIM {
+                return Err(EvalError::input(
+                    "reference",
+                    format!(
+                        "statistics of dimension {}; the Inception pool3 features have {FEATURE_DIM}",
+                        stats.dim()
+                    ),
+                ));
+            }
+        }
+    }
+    if needs_inception {
+        if c != 1 && c != 3 {
+            return Err(EvalError::input(
+                "samples",
+                format!("{c} channels; the Inception network takes 1 (grey) or 3 (RGB)"),
+            ));
+        }
+        let mut sets = vec![("samples", samples)];
+        if let Reference::Images(r) = reference {
+            sets.push(("reference", r));
+        }
+        for (what, d) in sets {
+            let (outside, lo, hi) = unit_range_violations(d);
+            if outside > 0 {
+                return Err(EvalError::input(
+                    what,
+                    format!(
+                        "values in [{lo}, {hi}] ({outside} outside [0, 1]); Inception metrics \
+                         take images in [0, 1], as `sagd sample` writes them (map [-1, 1] data \
+                         with (x + 1) / 2)"
+                    ),
+                ));
+            }
+        }
+    }
+    if options.batch == 0 {
+        return Err(EvalError::input(
+            "batch",
+            "0 images per batch; expected >= 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Evaluates `samples` against `reference` (see [`check`] for what is refused). Inception
+/// features are extracted once per set with `inception` (needed for FID, KID and precision/
+/// recall); `progress(stage, done, total)` is called after each batch.
+///
+/// # Errors
+/// Those of [`check`], and of the metrics.
+pub fn evaluate(
+    samples: &Dataset,
+    reference: &Reference,
+    inception: Option<&FidInception>,
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(Stage, usize, usize),
+) -> Result<EvalReport, EvalError> {
+    check(samples, reference, inception.is_some(), options)?;
+    let metrics = &options.metrics;
+    let mut warnings = Vec::new();
+    let mut report = EvalReport {
+        sample_count: samples.len(),
+        reference_count: match reference {
+            Reference::Images(r) => Some(r.len()),
+            Reference::Stats(_) => None,
+        },
+        fid: None,
+        kid: None,
+        precision_recall: None,
+        spectral: None,
+        feature_seconds: 0.0,
+        feature_images_per_s: None,
+        warnings: Vec::new(),
+        reference_stats: None,
+    };
+    if let Reference::Images(r) = reference
+        && r.len() != samples.len()
+    {
+        warnings.push(format!(
+            "{} samples against {} reference images: FID depends on N, compare FIDs only at \
+             equal counts",
+            samples.len(),
+            r.len()
+        ));
+    }
+
+    if let Some(model) = inception.filter(|_| metrics.iter().any(|m| m.needs_inception())) {
+        let started = Instant::now();
+        let sample_features = extract(model, samples, options.batch, &mut |done, total| {
+            progress(Stage::SampleFeatures, done, total)
+        })?;
+        let reference_features: Option<Features> = match reference {
+            Reference::Images(r) => Some(extract(model, r, options.batch, &mut |done, total| {
+                progress(Stage::ReferenceFeatures, done, total)
+            })?),
+            Reference::Stats(_) => None,
+        };
+        report.feature_seconds = started.elapsed().as_secs_f64();
+        let images = sample_features.count + reference_features.as_ref().map_or(0, |f| f.count);
+        report.feature_images_per_s = Some(images as f64 / report.feature_seconds.max(1e-9));
+        let sample_stats = GaussianStats::from_features(&sample_features)?;
+        let reference_stats = match (reference, &reference_features) {
+            (Reference::Stats(s), _) => s.clone(),
+            (_, Some(f)) => GaussianStats::from_features(f)?,
+            (Reference::Images(_), None) => unreachable!("features of reference images"),
+        };
+        let smallest = sample_stats
+            .count
+            .into_iter()
+            .chain(reference_stats.count)
+            .min()
+            .unwrap_or(0);
+        if metrics.contains(&Metric::Fid) {
+            if smallest < FEATURE_DIM {
+                warnings.push(format!(
+                    "N = {smallest} < {FEATURE_DIM} (the feature dimension): the covariance is \
+                     singular and FID is biased upwards; compare FIDs only at equal N, and use \
+                     N >= 2048 (the field reports 10k or 50k) for numbers to publish"
+                ));
+            }
+            report.fid = Some(frechet_distance(&sample_stats, &reference_stats)?);
+        }
+        if let Some(reference_features) = &reference_features {
+            let device = model.device();
+            if metrics.contains(&Metric::Kid) {
+                let mut kid_options = options.kid;
+                let most = sample_features.count.min(reference_features.count);
+                if kid_options.subset_size > most {
+                    warnings.push(format!(
+                        "KID subsets of {most} instead of {}: a set has only {most} images",
+                        kid_options.subset_size
+                    ));
+                    kid_options.subset_size = most;
+                }
+                report.kid = Some(kid(
+                    &sample_features,
+                    reference_features,
+                    kid_options,
+                    device,
+                )?);
+            }
+            if metrics.contains(&Metric::PrecisionRecall) {
+                report.precision_recall = Some(precision_recall(
+                    &sample_features,
+                    reference_features,
+                    options.pr_k,
+                    device,
+                )?);
+            }
+        }
+        report.reference_stats = Some(reference_stats);
+    }
+    if metrics.contains(&Metric::Spectral)
+        && let Reference::Images(r) = reference
+    {
+        report.spectral = Some(spectral(samples, r)?);
+    }
+    report.warnings = warnings;
+    Ok(report)
+}
