@@ -99,7 +99,7 @@ pub fn read_npz_array(path: &Path, key: &str) -> Result<NpyArray, DatasetError> 
 
 /// Reads the float array under `key` from an `.npz` file exactly, as float64 (`<f8` as it
 /// is, `<f4` widened): the shape and the values in C order. See
-/// [`parse_npy_f64`](crate::npy::parse_npy_f64).
+/// [`parse_npy_f64`].
 pub fn read_npz_f64(path: &Path, key: &str) -> Result<(Vec<usize>, Vec<f64>), DatasetError> {
     let mut npz = Npz::open(path)?;
     if !npz.keys().iter().any(|k| k == key) {

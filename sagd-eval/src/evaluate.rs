@@ -20,11 +20,11 @@ use crate::spectral::{SpectralReport, spectral};
 /// A metric `sagd eval` can compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
-    /// Fréchet Inception Distance ([`crate::fid`]).
+    /// Fréchet Inception Distance ([`mod@crate::fid`]).
     Fid,
-    /// Kernel Inception Distance ([`crate::kid`]).
+    /// Kernel Inception Distance ([`mod@crate::kid`]).
     Kid,
-    /// Improved precision and recall ([`crate::precision_recall`]).
+    /// Improved precision and recall ([`mod@crate::precision_recall`]).
     PrecisionRecall,
     /// The frequency metrics ([`crate::spectral`]); no network.
     Spectral,

@@ -5,7 +5,8 @@
 //!   features, loaded from a safetensors file or pytorch-fid's PyTorch state dict
 //!   ([`weights`]);
 //! - [`features`]: 8-bit quantisation and batched feature extraction;
-//! - [`fid`], [`kid`], [`precision_recall`]: the metrics on features;
+//! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
+//!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
 //! - [`evaluate`](mod@evaluate): all of it from two image sets, the pipeline behind `sagd eval`.
 //!
