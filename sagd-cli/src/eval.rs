@@ -40,14 +40,15 @@ pub struct EvalArgs {
     /// compare 28x28 MNIST with 32x32 samples, or corrupt:a=0.1,b=0.2 for corrupted data.
     #[arg(long = "transform", value_name = "T")]
     transforms: Vec<String>,
-    /// Seed of the random transforms and of KID's subsets.
+    /// Seed of the --count subsets, the random transforms and KID's subsets.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Metrics, comma-separated: fid, kid, pr, spectral.
     #[arg(long, default_value = "fid,kid,pr,spectral")]
     metrics: String,
-    /// Images used from each side (the first N); default: all samples, and as many reference
-    /// images (FID depends on N: compare FIDs only at equal N).
+    /// Images used from each side: a random subset of N (seeded by --seed) of each set larger
+    /// than N; default: all samples, and as many reference images (FID depends on N: compare
+    /// FIDs only at equal N).
     #[arg(long)]
     count: Option<usize>,
     /// The FID Inception weights: pt_inception-2015-12-05.safetensors or pytorch-fid's
@@ -128,6 +129,24 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     if args.batch == 0 {
         return Err(usage("--batch must be at least 1"));
     }
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(usage(format!(
+            "--out {} is a file; expected a folder (new or existing)",
+            args.out.display()
+        )));
+    }
+    if let Some(path) = &args.save_stats {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if path.is_dir() || !parent.is_dir() {
+            return Err(usage(format!(
+                "--save-stats {}: expected a file path in an existing folder",
+                path.display()
+            )));
+        }
+    }
     let metrics_path = args.out.join("metrics.json");
     if metrics_path.exists() && !args.overwrite {
         return Err(usage(format!(
@@ -167,7 +186,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         )));
     }
     let count = args.count.unwrap_or(samples.len());
-    let samples = samples.take(count);
+    let samples = sagd_eval::sources::subset(samples, count, args.seed);
     let reference = sagd_eval::load_reference(&args.reference, &pipeline, Some(count), args.seed)
         .map_err(eval_error)
         .with_context(|| format!("--reference {}", args.reference))?;
@@ -262,7 +281,8 @@ fn summary_json(
         "reference_transforms": args.transforms,
         "sample_count": report.sample_count,
         "reference_count": report.reference_count,
-        "metrics": args.metrics,
+        "metrics": metric_names(&args.metrics),
+        "count": args.count,
         "fid": report.fid,
         "kid": report.kid,
         "precision_recall": report.precision_recall,
@@ -296,6 +316,13 @@ fn summary_json(
         summary["saved_stats"] = json!(path);
     }
     summary
+}
+
+/// The metric names as parsed (the command has already refused an invalid list).
+fn metric_names(list: &str) -> Vec<&'static str> {
+    parse_metrics(list)
+        .map(|m| m.iter().map(|m| m.name()).collect())
+        .unwrap_or_default()
 }
 
 fn summary_text(report: &EvalReport, seconds: f64, out: &Path) -> String {

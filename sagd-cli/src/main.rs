@@ -108,6 +108,16 @@ fn main() -> ExitCode {
                 .next()
                 .unwrap_or("error: invalid arguments")
                 .to_string();
+            if line.trim_end().ends_with(':') {
+                // "the following required arguments were not provided:" lists them below.
+                let listed: Vec<&str> = text
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                line = format!("{} {}", line.trim_end(), listed.join(", "));
+            }
             if let Some(tip) = text.lines().find_map(|l| l.trim().strip_prefix("tip: ")) {
                 line.push_str(&format!("; {tip}"));
             }

@@ -223,14 +223,69 @@ fn bad_input_is_refused_before_anything_is_written() {
         "{}",
         text(&o)
     );
-    // A missing file.
+    // A missing file is named as missing, not parsed as a spec.
     let o = run(&[
         "--samples",
         dir.path().join("missing.npy").to_str().unwrap(),
         "--reference",
         "shapes:n=8,size=1x16x16",
     ]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("missing.npy") && text(&o).contains("no such file"),
+        "{}",
+        text(&o)
+    );
+    // --out naming a file, --save-stats outside an existing folder, KID subsets of 0: refused
+    // before any work.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = sagd_env(
+        &[
+            "eval",
+            "--out",
+            file.to_str().unwrap(),
+            "--metrics",
+            "spectral",
+            "--samples",
+            "shapes:n=8,size=1x16x16",
+            "--reference",
+            "shapes:n=8,size=1x16x16",
+        ],
+        &NO_WEIGHTS,
+    );
+    assert_usage_error(&o, "is a file");
+    let o = run(&[
+        "--samples",
+        "shapes:n=8,size=1x16x16",
+        "--reference",
+        "shapes:n=8,size=1x16x16",
+        "--save-stats",
+        dir.path().join("no/such/folder/s.npz").to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "existing folder");
+    let weights = dir.path().join("w.safetensors");
+    write_safetensors(&weights, &[("x", vec![1], vec![0.0])]);
+    let o = sagd_env(
+        &[
+            "eval",
+            "--out",
+            out,
+            "--samples",
+            "shapes:n=8,size=1x16x16",
+            "--reference",
+            "shapes:n=8,size=1x16x16",
+            "--inception",
+            weights.to_str().unwrap(),
+            "--kid-subsets",
+            "0",
+        ],
+        &NO_WEIGHTS,
+    );
+    assert_usage_error(&o, "0 subsets");
+    // A missing required argument is named.
+    let o = sagd_env(&["eval", "--samples", "x"], &NO_WEIGHTS);
+    assert_usage_error(&o, "--reference");
     assert!(!out_dir.exists(), "nothing written");
 }
 

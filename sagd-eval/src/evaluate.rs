@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use sagd_datasets::Dataset;
+use sagd_datasets::stats::mean_pixel;
 use serde::Serialize;
 
 use crate::error::EvalError;
@@ -263,6 +264,35 @@ pub fn check(
             "0 images per batch; expected >= 1",
         ));
     }
+    if let Reference::Images(r) = reference {
+        let smallest = samples.len().min(r.len());
+        if options.metrics.contains(&Metric::Kid) {
+            if options.kid.subsets == 0 {
+                return Err(EvalError::input("KID", "0 subsets; expected at least 1"));
+            }
+            if options.kid.subset_size < 2 {
+                return Err(EvalError::input(
+                    "KID",
+                    format!(
+                        "subsets of {}; the unbiased MMD² needs at least 2",
+                        options.kid.subset_size
+                    ),
+                ));
+            }
+        }
+        if options.metrics.contains(&Metric::PrecisionRecall)
+            && (options.pr_k == 0 || smallest <= options.pr_k)
+        {
+            return Err(EvalError::input(
+                "precision/recall",
+                format!(
+                    "k = {} needs k >= 1 and more than k images per set (the smaller has \
+                     {smallest}); leave pr out of --metrics",
+                    options.pr_k
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -297,8 +327,31 @@ pub fn evaluate(
         warnings: Vec::new(),
         reference_stats: None,
     };
+    if let Reference::Images(r) = reference {
+        // Both sets should hold images of the same range; the spectral metrics take any values
+        // and cannot tell [-1, 1] from [0, 1] data.
+        let (ms, mr) = (mean_pixel(samples), mean_pixel(r));
+        if (ms - mr).abs() > 0.25 {
+            warnings.push(format!(
+                "the mean pixel of the samples ({ms:.3}) and of the reference ({mr:.3}) differ \
+                 by more than 0.25: are both in the same range ([0, 1]; map [-1, 1] data with \
+                 (x + 1) / 2)?"
+            ));
+        }
+    }
+    if let Some(model) = inception
+        && !model.info().is_published()
+    {
+        warnings.push(format!(
+            "the weights' SHA-256 ({}…) is neither pt_inception-2015-12-05.safetensors's nor \
+             pytorch-fid's pt_inception-2015-12-05-6726825d.pth's: FIDs compare only with the \
+             same weights",
+            &model.info().sha256[..16]
+        ));
+    }
     if let Reference::Images(r) = reference
         && r.len() != samples.len()
+        && metrics.contains(&Metric::Fid)
     {
         warnings.push(format!(
             "{} samples against {} reference images: FID depends on N, compare FIDs only at \

@@ -172,10 +172,12 @@ pub fn trace_sqrt_product(sigma1: &[f64], sigma2: &[f64], d: usize) -> f64 {
         .sum()
 }
 
-/// The Fréchet distance between two Gaussians (see the module doc).
+/// The Fréchet distance between two Gaussians (see the module doc); round-off below 0 is
+/// returned as 0.
 ///
 /// # Errors
-/// [`EvalError::Input`] when the dimensions differ.
+/// [`EvalError::Input`] when the dimensions differ, or the distance comes out clearly negative
+/// (a covariance that is not positive semi-definite).
 pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64, EvalError> {
     let d = a.dim();
     if b.dim() != d || a.sigma.len() != d * d || b.sigma.len() != d * d {
@@ -188,10 +190,36 @@ pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64, Eva
             ),
         ));
     }
+    for (which, stats) in [("first", a), ("second", b)] {
+        if let Some(i) = (0..d).find(|&i| stats.sigma[i * d + i] < 0.0) {
+            return Err(EvalError::input(
+                "statistics",
+                format!(
+                    "the {which} covariance has the negative variance {} at ({i}, {i}): not a \
+                     covariance (corrupt statistics file?)",
+                    stats.sigma[i * d + i]
+                ),
+            ));
+        }
+    }
     let mean_term: f64 = a.mu.iter().zip(&b.mu).map(|(x, y)| (x - y).powi(2)).sum();
     let trace = |s: &[f64]| (0..d).map(|i| s[i * d + i]).sum::<f64>();
     let cross = trace_sqrt_product(&a.sigma, &b.sigma, d);
-    Ok(mean_term + trace(&a.sigma) + trace(&b.sigma) - 2.0 * cross)
+    let (trace_a, trace_b) = (trace(&a.sigma), trace(&b.sigma));
+    let fid = mean_term + trace_a + trace_b - 2.0 * cross;
+    // FID ≥ 0 for covariances (positive semi-definite): round-off leaves ~1e-14 below 0, a
+    // corrupt covariance (negative eigenvalues) much more.
+    let scale = mean_term + trace_a.abs() + trace_b.abs();
+    if fid < -1e-9 * scale.max(1.0) {
+        return Err(EvalError::input(
+            "statistics",
+            format!(
+                "FID comes out negative ({fid:e}): a covariance is not positive semi-definite \
+                 (corrupt statistics file or weights?)"
+            ),
+        ));
+    }
+    Ok(fid.max(0.0))
 }
 
 /// FID between two sets of features: [`GaussianStats::from_features`] of each, then

@@ -20,7 +20,7 @@
 //! let model = FidInception::load(Path::new("pt_inception-2015-12-05.safetensors"), &device)?;
 //! let samples = sagd_datasets::npy::load_npy(Path::new("run/samples/samples.npy"), Default::default())?;
 //! let reference: DataSpec = "mnist:data/mnist,split=test".parse()?;
-//! let reference = reference.load()?.take(samples.len());
+//! let reference = reference.load()?.sample(samples.len(), 0);
 //! let report = evaluate::evaluate(
 //!     &samples,
 //!     &Reference::Images(reference),

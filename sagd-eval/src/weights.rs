@@ -20,6 +20,14 @@ pub enum WeightsFormat {
     Pytorch,
 }
 
+impl WeightsInfo {
+    /// Whether the file is one of the two published files of the FID weights (by hash): FIDs
+    /// are comparable across papers and tools only with those.
+    pub fn is_published(&self) -> bool {
+        self.sha256 == SAFETENSORS_SHA256 || self.sha256.starts_with(PYTORCH_FID_SHA256_PREFIX)
+    }
+}
+
 impl WeightsFormat {
     /// `safetensors` or `pytorch`.
     pub fn name(self) -> &'static str {
@@ -29,6 +37,14 @@ impl WeightsFormat {
         }
     }
 }
+
+/// SHA-256 of `pt_inception-2015-12-05.safetensors`, the weights of the shared models folder.
+pub const SAFETENSORS_SHA256: &str =
+    "1187e428a82651e94409755c27b92440b550fcfcd0a628d7ad802b646edce2ed";
+
+/// The first hex digits of the SHA-256 of pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`
+/// (torch hub names files by them).
+pub const PYTORCH_FID_SHA256_PREFIX: &str = "6726825d";
 
 /// Where the weights came from: what `metrics.json` records.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,12 +12,15 @@ use sagd_eval::FidInception;
 use sagd_eval::features::extract;
 use sagd_eval::inception::FEATURE_DIM;
 
+/// `SAGD_MODELS_DIR/fid-inception`; a relative `SAGD_MODELS_DIR` is taken from the workspace
+/// root (tests run in the crate's folder).
 fn models_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("SAGD_MODELS_DIR")
-            .expect("set SAGD_MODELS_DIR to the shared models folder (with fid-inception/)"),
-    )
-    .join("fid-inception")
+    let dir = std::env::var_os("SAGD_MODELS_DIR")
+        .expect("set SAGD_MODELS_DIR to the shared models folder (with fid-inception/)");
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(dir)
+        .join("fid-inception")
 }
 
 /// `reference_pool3.npz` holds six 3×32×32 images and the pool3 features pytorch-fid 0.3.0

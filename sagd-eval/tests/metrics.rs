@@ -143,6 +143,45 @@ fn fid_of_a_set_with_itself_is_zero_and_needs_two_vectors() {
 }
 
 #[test]
+fn a_covariance_that_is_not_positive_semi_definite_is_refused() {
+    let good = GaussianStats {
+        mu: vec![0.0, 0.0],
+        sigma: vec![1.0, 0.0, 0.0, 1.0],
+        count: None,
+    };
+    // A negative variance is no covariance.
+    let bad = GaussianStats {
+        mu: vec![0.0, 0.0],
+        sigma: vec![-1.0, 0.0, 0.0, -1.0],
+        count: None,
+    };
+    let err = frechet_distance(&good, &bad).unwrap_err().to_string();
+    assert!(err.contains("negative variance"), "{err}");
+    // Positive variances with a negative eigenvalue (|covariance| > variance): FID < 0.
+    let indefinite = GaussianStats {
+        mu: vec![0.0, 0.0],
+        sigma: vec![1.0, 3.0, 3.0, 1.0],
+        count: None,
+    };
+    let err = frechet_distance(
+        &indefinite,
+        &GaussianStats {
+            mu: vec![0.0, 0.0],
+            sigma: vec![0.0; 4],
+            count: None,
+        },
+    );
+    // Against zero: tr Σ₁ = 2, cross term 0, FID = 2 ≥ 0 passes. Against itself (eigenvalues
+    // 4 and −2): Σ^½ keeps 4 only, the cross term is √16 = 4, FID = 2 + 2 − 2·4 = −4: refused.
+    assert!(err.is_ok());
+    let err = frechet_distance(&indefinite, &indefinite)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("positive semi-definite"), "{err}");
+    assert_eq!(frechet_distance(&good, &good).unwrap(), 0.0);
+}
+
+#[test]
 fn statistics_round_trip_through_pytorch_fid_npz() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stats.npz");

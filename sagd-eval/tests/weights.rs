@@ -19,6 +19,8 @@ fn a_pytorch_state_dict_and_a_safetensors_file_give_the_same_tensors() {
     assert_eq!(pth.info().format, WeightsFormat::Pytorch);
     assert_eq!(safe.info().format, WeightsFormat::Safetensors);
     assert_eq!(pth.info().sha256.len(), 64);
+    // Fixtures are not the published weights.
+    assert!(!pth.info().is_published());
     for (name, shape) in [
         ("Conv2d_1a_3x3.conv.weight", vec![32, 3, 3, 3]),
         ("Conv2d_1a_3x3.bn.running_var", vec![32]),
