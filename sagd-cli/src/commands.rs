@@ -18,8 +18,8 @@ use sagd_core::{
 use sagd_datasets::npy::NpyWriter;
 use serde_json::json;
 
-use crate::UsageError;
 use crate::plot::{HeatMap, LinePlot, Series, write_heatmap_png};
+use crate::usage;
 
 /// `sagd spectra show`.
 #[derive(Debug, Args)]
@@ -104,10 +104,6 @@ pub struct VerifyArgs {
     /// With --data: report, but do not fail, when the signal dominates some mode at t = T.
     #[arg(long, requires = "data")]
     allow_low_terminal_noise: bool,
-}
-
-fn usage(message: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.to_string()))
 }
 
 fn parse_size(text: &str) -> Result<DynShape> {

@@ -16,8 +16,8 @@ use sagd_eval::{EvalError, EvalOptions, EvalReport, FidInception, evaluate};
 use sagd_models::train::device_for;
 use serde_json::{Value, json};
 
-use crate::UsageError;
 use crate::plot::{LinePlot, Series, write_line_plots_png};
+use crate::{usage, write_atomic};
 
 /// The file name of the FID weights in the shared models folder.
 const WEIGHTS_FILE: &str = "pt_inception-2015-12-05.safetensors";
@@ -84,10 +84,6 @@ pub struct EvalArgs {
     /// Print the metrics as JSON.
     #[arg(long)]
     json: bool,
-}
-
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
 }
 
 /// Bad input is a usage error (exit 2); unreadable files and failures are runtime errors.
@@ -379,14 +375,7 @@ fn summary_text(report: &EvalReport, seconds: f64, out: &Path) -> String {
 }
 
 fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
 }
 
 /// Radial spectra (log-log) and band ratios (linear) side by side.

@@ -78,6 +78,27 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A usage error (exit 2) with `message`.
+pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.to_string()))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename, so that an
+/// interrupted command never leaves a torn file.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| {
+        let _ = std::fs::remove_file(&temp);
+        format!("cannot write {}", path.display())
+    })
+}
+
 /// Writes `text` to stdout; a closed pipe (`sagd … --json | head`) is not an error.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;

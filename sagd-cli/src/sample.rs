@@ -25,7 +25,7 @@ use sagd_samplers::{
 };
 use serde_json::{Value, json};
 
-use crate::UsageError;
+use crate::{usage, write_atomic};
 
 /// Arguments of `sagd sample`.
 #[derive(Debug, Args)]
@@ -99,10 +99,6 @@ pub struct SampleArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
-}
-
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
 }
 
 fn sampler_error(e: SamplerError) -> anyhow::Error {
@@ -504,13 +500,10 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
             data_check(data, &source.noise.covariance_arc().power(), &all, dims)?;
     }
     let summary_path = args.out.join("summary.json");
-    let text = serde_json::to_string_pretty(&summary)?;
-    let temp = args
-        .out
-        .join(format!(".summary.json.{}.tmp", std::process::id()));
-    std::fs::write(&temp, &text).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, &summary_path)
-        .with_context(|| format!("cannot write {}", summary_path.display()))?;
+    write_atomic(
+        &summary_path,
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

@@ -13,8 +13,8 @@ use sagd_datasets::stats;
 use sagd_datasets::transform::Pipeline;
 use serde_json::json;
 
-use crate::UsageError;
 use crate::plot::{LinePlot, Series, write_line_plots_png};
+use crate::{usage, write_atomic};
 
 /// `sagd theory …`.
 #[derive(Debug, Subcommand)]
@@ -140,10 +140,6 @@ pub struct PredictArgs {
     /// Plot the curves of a dozen modes and τ* against λ (log-log, with the fit) to this PNG.
     #[arg(long)]
     png: Option<PathBuf>,
-}
-
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
 }
 
 /// Runs a theory command.
@@ -815,15 +811,6 @@ fn write_validation(
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let temp = path.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&temp, bytes)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", temp.display()))?;
-    std::fs::rename(&temp, path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(())
 }
 
 /// Left: generated variance / data variance against steps for a few modes (theory lines,

@@ -36,14 +36,14 @@ pub fn stdout_json(args: &[&str]) -> serde_json::Value {
 /// The shared data folder of the data-backed tests: `SAGD_DATA_DIR`, a relative path taken
 /// from the workspace root (the tests run in the crate's folder, `.ci/run` in the root).
 pub fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("SAGD_DATA_DIR")
-        .expect("SAGD_DATA_DIR is set to the shared data folder (holding mnist/)");
+    shared_dir("SAGD_DATA_DIR", "the shared data folder (holding mnist/)")
+}
+
+/// The folder environment variable `var` names, relative paths taken from the workspace root.
+fn shared_dir(var: &str, what: &str) -> PathBuf {
+    let dir = std::env::var_os(var).unwrap_or_else(|| panic!("{var} is set to {what}"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
-    assert!(
-        dir.is_dir(),
-        "SAGD_DATA_DIR={} is not a folder",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "{var}={} is not a folder", dir.display());
     dir
 }
 
@@ -60,16 +60,11 @@ pub fn sagd_env(args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
     command.output().expect("the sagd binary runs")
 }
 
-/// The shared models folder of the data-backed tests (`SAGD_MODELS_DIR`, relative paths taken
-/// from the workspace root, as for [`data_dir`]).
+/// The shared models folder of the data-backed tests (`SAGD_MODELS_DIR`, resolved as
+/// [`data_dir`] is).
 pub fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("SAGD_MODELS_DIR")
-        .expect("SAGD_MODELS_DIR is set to the shared models folder (holding fid-inception/)");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
-    assert!(
-        dir.is_dir(),
-        "SAGD_MODELS_DIR={} is not a folder",
-        dir.display()
-    );
-    dir
+    shared_dir(
+        "SAGD_MODELS_DIR",
+        "the shared models folder (holding fid-inception/)",
+    )
 }
