@@ -97,8 +97,15 @@ fn eval_error(e: EvalError) -> anyhow::Error {
 
 /// The weights file: `--inception`, `$SAGD_INCEPTION`, or the shared models folder.
 fn weights_path(args: &EvalArgs) -> Result<PathBuf> {
-    if let Some(path) = &args.inception {
-        return Ok(path.clone());
+    find_weights(args.inception.as_deref())
+}
+
+/// The FID Inception weights `sagd eval` would use: `explicit` (`--inception`), else
+/// `$SAGD_INCEPTION`, else `$SAGD_MODELS_DIR/fid-inception/` when the file is there; otherwise
+/// a usage error saying where to get them.
+pub fn find_weights(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
     }
     if let Some(path) = std::env::var_os("SAGD_INCEPTION").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));

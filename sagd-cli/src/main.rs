@@ -4,6 +4,7 @@
 
 mod commands;
 mod data;
+mod demo;
 mod eval;
 mod plot;
 mod sample;
@@ -27,6 +28,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The demonstration: isotropic vs SAGD selective omission on corrupted `shapes`, trained,
+    /// sampled and evaluated in minutes, with a report (DIR/report.md).
+    Demo(demo::DemoArgs),
     /// Inspect the registered noise spectra.
     Spectra {
         #[command(subcommand)]
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Spectra {
             command: SpectraCommand::List { json },
         } => commands::spectra_list(json),

@@ -660,3 +660,73 @@ fn readme_config_example_is_valid() {
         RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// With a band gap in `Σ_w`, the denoiser's `ε̂^(w)` is the network's prediction (converted)
+/// projected onto the support: nothing off it (the gap holds < 1e-6 of the energy of an
+/// unprojected untrained prediction, which spreads over every mode), the support part
+/// unchanged (to f32 round-off of two FFTs), and for a full-support spectrum nothing changes.
+#[test]
+fn predictions_are_projected_onto_the_support_of_a_band_gap() {
+    use sagd_core::{DynShape, Images, NoiseLevel, Parameterized, ScoreParameterization};
+    use sagd_models::{Denoiser, TrainedDenoiser};
+    sagd_ops::link();
+    let device = Device::flex();
+    let toml = |spectrum: &str| {
+        format!(
+            "parameterization = \"v\"\n[data]\nspec = \"shapes:n=8,size=1x16x16\"\n\
+             [noise]\nspectrum = \"{spectrum}\"\n\
+             [model]\nkind = \"unet\"\nwidths = [8, 16]\nblocks = 1\nattention = []\ngroups = 4\n"
+        )
+    };
+    let shape = DynShape::new(1, 16, 16);
+    let x: Vec<f32> = (0..4 * 256)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let x_t = Images::from_host(x, shape, &device).unwrap();
+    let t = 500;
+    for (spectrum, gap) in [
+        ("two-band:a_l=0,b_l=0.3,a_h=0.4,b_h=1", true),
+        ("isotropic", false),
+    ] {
+        let config = RunConfig::from_toml(&toml(spectrum), Path::new("test")).unwrap();
+        let levels = config.schedule.levels().unwrap();
+        let net = Net::build(&config.model, [1, 16, 16], levels.len(), 3, &device).unwrap();
+        let denoiser = TrainedDenoiser::new(net, config, shape).unwrap();
+        let eps = denoiser.predict_eps(&x_t, t).unwrap().to_host();
+        // The same conversion without the projection, by hand.
+        let raw = denoiser.predict(&x_t, &[t; 4]).unwrap();
+        let level: NoiseLevel = levels[t];
+        let cov = denoiser.covariance().clone();
+        let bound = Parameterized::new(
+            denoiser.parameterization(),
+            std::sync::Arc::new(cov.clone()),
+        );
+        let unprojected = bound.to_coloured_eps(&raw, &x_t, level).unwrap().to_host();
+        let energy = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>();
+        if gap {
+            let mut off = eps.clone();
+            cov.project_complement(&mut off).unwrap();
+            let mut raw_off = unprojected.clone();
+            cov.project_complement(&mut raw_off).unwrap();
+            assert!(
+                energy(&raw_off) > 1e-3 * energy(&unprojected),
+                "the test needs off-support content"
+            );
+            assert!(
+                energy(&off) < 1e-6 * energy(&raw_off),
+                "{} left off the support",
+                energy(&off)
+            );
+            let mut on = unprojected.clone();
+            cov.project(&mut on).unwrap();
+            let worst = on
+                .iter()
+                .zip(&eps)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "support part changed by {worst}");
+        } else {
+            assert_eq!(eps, unprojected, "a full support is left alone");
+        }
+    }
+}
