@@ -97,7 +97,7 @@ impl Plan {
             samples: if quick { 32 } else { 256 },
             untrained_samples: if quick { 16 } else { 64 },
             sampler_steps: if quick { 20 } else { 50 },
-            fid_count: if quick { 32 } else { 128 },
+            fid_count: if quick { 32 } else { 100 },
         }
     }
 
@@ -531,7 +531,6 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 
     // 5. Figures and the report.
     let results = Results::collect(
-        &plan,
         &models,
         (&untrained_clean, &untrained_corrupted),
         &evaluated,
@@ -617,15 +616,17 @@ fn number(value: &Value, path: &[&str]) -> Result<f64> {
         .ok_or_else(|| anyhow!("the evaluation's JSON has no number at {}", path.join(".")))
 }
 
-fn spectral_parts(
-    value: &Value,
-) -> Result<(
-    Vec<f64>,
-    Vec<f64>,
-    Vec<(f64, f64, usize)>,
-    Vec<(f64, f64)>,
-    Vec<(f64, f64)>,
-)> {
+/// One evaluation's spectral numbers: both sets' band energies and radial profiles.
+struct SpectralParts {
+    samples: Vec<f64>,
+    reference: Vec<f64>,
+    /// (lo, hi, modes) of each band.
+    edges: Vec<(f64, f64, usize)>,
+    radial_samples: Vec<(f64, f64)>,
+    radial_reference: Vec<(f64, f64)>,
+}
+
+fn spectral_parts(value: &Value) -> Result<SpectralParts> {
     let bands = value["spectral"]["bands"]
         .as_array()
         .ok_or_else(|| anyhow!("the evaluation's JSON has no spectral.bands"))?;
@@ -651,26 +652,29 @@ fn spectral_parts(
         radial_samples.push((r, number(p, &["samples"])?));
         radial_reference.push((r, number(p, &["reference"])?));
     }
-    Ok((samples, reference, edges, radial_samples, radial_reference))
+    Ok(SpectralParts {
+        samples,
+        reference,
+        edges,
+        radial_samples,
+        radial_reference,
+    })
 }
 
 impl Results {
     fn collect(
-        plan: &Plan,
         models: &[Model],
         untrained: (&Value, &Value),
         evaluated: &[(Value, Value, Value)],
     ) -> Result<Self> {
-        let (u_bands, clean_bands, band_edges, u_radial, clean_radial) =
-            spectral_parts(untrained.0)?;
-        let (_, corrupted_bands, _, _, corrupted_radial) = spectral_parts(untrained.1)?;
-        let _ = plan;
+        let u = spectral_parts(untrained.0)?;
+        let corrupted_data = spectral_parts(untrained.1)?;
         let lsd = |v: &Value| number(v, &["spectral", "log_spectral_distance"]);
         let mut rows = vec![Row {
             key: s("untrained"),
             label: s("untrained (isotropic run, step 1)"),
-            bands: u_bands,
-            radial: u_radial,
+            bands: u.samples,
+            radial: u.radial_samples,
             lsd_clean: lsd(untrained.0)?,
             lsd_corrupted: lsd(untrained.1)?,
             mode_log_rms_clean: number(untrained.0, &["spectral", "mode_variance_log_rms"])?,
@@ -678,12 +682,12 @@ impl Results {
             kid: None,
         }];
         for (model, (clean, corrupted, fid)) in models.iter().zip(evaluated) {
-            let (bands, _, _, radial, _) = spectral_parts(clean)?;
+            let parts = spectral_parts(clean)?;
             rows.push(Row {
                 key: s(model.key),
                 label: s(model.label),
-                bands,
-                radial,
+                bands: parts.samples,
+                radial: parts.radial_samples,
                 lsd_clean: lsd(clean)?,
                 lsd_corrupted: lsd(corrupted)?,
                 mode_log_rms_clean: number(clean, &["spectral", "mode_variance_log_rms"])?,
@@ -692,11 +696,11 @@ impl Results {
             });
         }
         Ok(Self {
-            clean_bands,
-            corrupted_bands,
-            band_edges,
-            clean_radial,
-            corrupted_radial,
+            clean_bands: u.reference,
+            corrupted_bands: corrupted_data.reference,
+            band_edges: u.edges,
+            clean_radial: u.radial_reference,
+            corrupted_radial: corrupted_data.radial_reference,
             rows,
         })
     }
@@ -737,8 +741,13 @@ fn write_figures(
     results: &Results,
     losses: &[Vec<(f64, f64)>],
 ) -> Result<()> {
+    // Radii in the unit convention (cycles/pixel over √2/2), the bands' and the corruption's.
     let positive = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
-        points.iter().copied().filter(|p| p.0 > 0.0).collect()
+        points
+            .iter()
+            .filter(|p| p.0 > 0.0)
+            .map(|&(r, p)| (r / std::f64::consts::FRAC_1_SQRT_2, p))
+            .collect()
     };
     let mut series = vec![
         Series {
@@ -760,12 +769,12 @@ fn write_figures(
         });
     }
     let band = format!(
-        "radial power spectra (corrupted band: unit radius {}-{}; clean = corrupted outside it)",
+        "radial power spectra (corrupted band {}-{})",
         plan.band.0, plan.band.1
     );
     let spectra = LinePlot {
         title: &band,
-        x_label: "radius (cycles/pixel)",
+        x_label: "radius (unit: 1 = the corner frequency)",
         y_label: "mean power per mode",
         series,
         log_x: false,
@@ -1094,6 +1103,13 @@ fn report_markdown(
 
     let _ = writeln!(r, "## Spectra\n");
     let _ = writeln!(r, "![spectra](figures/spectra.png)\n");
+    let _ = writeln!(
+        r,
+        "Left: the radially averaged power per Fourier mode (mean image included; radius in \
+         the unit convention, 1 = the corner frequency; outside the corrupted band the clean \
+         and corrupted data coincide). Right: the energy per band as a ratio to the clean \
+         data's, the numbers of the table below.\n"
+    );
     let _ = writeln!(
         r,
         "Energy per unit-radius band as a ratio to the clean data's (the evaluation's ten \
