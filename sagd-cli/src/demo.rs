@@ -392,7 +392,6 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let text = plan.config(args.seed, &model.spectrum, model.label);
         write_atomic(&config, text.as_bytes())?;
         let run_dir = out.join("runs").join(model.key);
-        let has_run = run_dir.join("config.toml").exists();
         let mut base = vec![
             s("train"),
             s("--config"),
@@ -401,11 +400,28 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             path_arg(&run_dir),
         ];
         base.extend(device.iter().cloned());
-        let first_checkpoint =
-            sagd_models::train::checkpoints_dir(&run_dir).join("step-00000001.ckpt");
-        if !has_run {
+        let checkpoints_dir = sagd_models::train::checkpoints_dir(&run_dir);
+        let first_checkpoint = checkpoints_dir.join("step-00000001.ckpt");
+        if !first_checkpoint.is_file() {
+            // A demo interrupted before its step-1 checkpoint may have left a config.toml
+            // (train then needs --resume); one interrupted after it has every checkpoint.
+            let existing =
+                sagd_models::checkpoint::list(&checkpoints_dir).map_err(|e| anyhow!("{e}"))?;
+            if let Some((step, _)) = existing.first() {
+                return Err(anyhow!(
+                    "{} has checkpoints (from step {step}) but not the step-1 one the untrained \
+                     baseline needs; pass --overwrite to start the demo over",
+                    run_dir.display()
+                ));
+            }
             let mut a = base.clone();
             a.extend([s("--stop-at"), s("1")]);
+            if ["config.toml", "log.csv"]
+                .iter()
+                .any(|f| run_dir.join(f).exists())
+            {
+                a.push(s("--resume"));
+            }
             runner.run(&format!("train {} (step 1)", model.key), &a, true)?;
         } else {
             runner.done += 1;
