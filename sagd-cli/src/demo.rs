@@ -37,14 +37,16 @@ pub struct DemoArgs {
     /// Its models have not learned the data; the report says so.
     #[arg(long)]
     quick: bool,
-    /// Replace a report already in --out (and the runs, samples and evaluations beside it).
+    /// Start over: remove the demo's own files in --out (its report, runs, samples,
+    /// evaluations, configs and figures; nothing else) first. Without it an existing report
+    /// is not replaced, and an interrupted demo continues where it stopped.
     #[arg(long)]
     overwrite: bool,
     /// The FID Inception weights (default: $SAGD_INCEPTION, else
     /// $SAGD_MODELS_DIR/fid-inception/); without them the report has spectral metrics only.
     #[arg(long)]
     inception: Option<PathBuf>,
-    /// No progress bars (the stages' commands still print warnings and errors).
+    /// No progress bars or stage headers (the stages still print warnings and errors).
     #[arg(long)]
     quiet: bool,
     /// Print the summary (metrics, verdicts, timings, paths) as JSON.
@@ -192,8 +194,11 @@ fn shell_quote(arg: &str) -> String {
 /// One stage: a `sagd` subcommand, its wall time and what it printed as JSON.
 struct Stage {
     label: String,
+    /// The command that reproduces the stage from scratch.
     command: String,
-    seconds: f64,
+    /// Wall time in this invocation; `None` for a stage an earlier, interrupted invocation
+    /// completed.
+    seconds: Option<f64>,
     output: Value,
 }
 
@@ -206,16 +211,29 @@ struct Runner {
     stages: Vec<Stage>,
 }
 
+fn command_line(args: &[String]) -> String {
+    std::iter::once("sagd".to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Runner {
     /// Runs `sagd ARGS` (ARGS with `--json` when `json_out`), its progress bars and warnings
-    /// on this terminal; returns its JSON output (or `Null`).
-    fn run(&mut self, label: &str, args: &[String], json_out: bool) -> Result<Value> {
+    /// on this terminal; returns its JSON output (or `Null`). `canonical` is the command that
+    /// does the stage from scratch, when it differs from ARGS (a continuation's `--resume`).
+    fn run(
+        &mut self,
+        label: &str,
+        args: &[String],
+        canonical: Option<&[String]>,
+        json_out: bool,
+    ) -> Result<Value> {
         self.done += 1;
-        let command = std::iter::once("sagd".to_string())
-            .chain(args.iter().map(|a| shell_quote(a)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        eprintln!("[{}/{}] {label}: {command}", self.done, self.total);
+        let command = command_line(args);
+        if !self.quiet {
+            eprintln!("[{}/{}] {label}: {command}", self.done, self.total);
+        }
         let mut full: Vec<String> = args.to_vec();
         if json_out {
             full.push("--json".into());
@@ -224,23 +242,33 @@ impl Runner {
             full.push("--quiet".into());
         }
         let started = Instant::now();
-        let child = Command::new(&self.exe)
+        let mut child = Command::new(&self.exe);
+        child
             .args(&full)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Quiet: a stage without --quiet of its own (data preview) is captured, and
+            // printed only when it fails.
+            .stderr(if self.quiet && !json_out {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        die_with_parent(&mut child);
+        let child = child
             .output()
             .with_context(|| format!("cannot run {}", self.exe.display()))?;
         let seconds = started.elapsed().as_secs_f64();
         if !child.status.success() {
+            eprint!("{}", String::from_utf8_lossy(&child.stderr));
             let code = child
                 .status
                 .code()
                 .map_or("a signal".into(), |c| format!("exit code {c}"));
             return Err(anyhow!(
                 "stage {label} failed ({code}): {command}; its error is printed above. The \
-                 finished stages are kept: run the demo again to continue, or pass --overwrite \
-                 to start over"
+                 finished stages are kept: run the demo again with the same arguments to \
+                 continue, or pass --overwrite to start over"
             ));
         }
         let output = if json_out {
@@ -252,11 +280,74 @@ impl Runner {
         };
         self.stages.push(Stage {
             label: label.to_string(),
-            command,
-            seconds,
+            command: canonical.map_or(command, command_line),
+            seconds: Some(seconds),
             output: output.clone(),
         });
         Ok(output)
+    }
+
+    /// Records a stage an earlier invocation completed.
+    fn skip(&mut self, label: &str, args: &[String]) {
+        self.done += 1;
+        self.stages.push(Stage {
+            label: label.to_string(),
+            command: command_line(args),
+            seconds: None,
+            output: Value::Null,
+        });
+    }
+}
+
+/// Asks Linux to send SIGTERM to a stage when the demo dies, so that killing the demo never
+/// leaves a trainer running on its own (its checkpoints are written atomically, so the kill is
+/// safe). Elsewhere a no-op.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// `DIR/.demo.lock`, holding the PID of the demo working in DIR; removed when dropped.
+struct Lock(PathBuf);
+
+impl Lock {
+    /// Takes the lock, or refuses when a live demo holds it (a stale lock, whose process is
+    /// gone, is taken over).
+    fn take(out: &Path) -> Result<Self> {
+        let path = out.join(".demo.lock");
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(pid) = text.trim().parse::<u32>()
+            && pid != std::process::id()
+            && Path::new(&format!("/proc/{pid}")).exists()
+        {
+            return Err(usage(format!(
+                "another sagd demo (process {pid}) is working in {}; wait for it or stop it \
+                 (or remove {} if that process is not a demo)",
+                out.display(),
+                path.display()
+            )));
+        }
+        write_atomic(&path, std::process::id().to_string().as_bytes())?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -268,16 +359,80 @@ fn path_arg(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// The demo's own files and folders in `out` (what `--overwrite` replaces).
-const OWN: [&str; 7] = [
+/// The demo's own files and folders in `out`: what `--overwrite` removes (and nothing else;
+/// folders left empty go too).
+const OWN: [&str; 17] = [
     "report.md",
     "summary.json",
-    "configs",
-    "runs",
-    "samples",
-    "eval",
-    "figures",
+    "configs/isotropic.toml",
+    "configs/sagd.toml",
+    "runs/isotropic",
+    "runs/sagd",
+    "samples/untrained",
+    "samples/isotropic",
+    "samples/sagd",
+    "eval/untrained-vs-clean",
+    "eval/untrained-vs-corrupted",
+    "eval/isotropic-vs-clean",
+    "eval/isotropic-vs-corrupted",
+    "eval/isotropic-fid",
+    "eval/sagd-vs-clean",
+    "eval/sagd-vs-corrupted",
+    "eval/sagd-fid",
 ];
+
+/// The demo's figures (in `figures/`), also removed by `--overwrite`.
+const FIGURES: [&str; 4] = ["clean.png", "corrupted.png", "spectra.png", "loss.png"];
+
+fn remove_own(out: &Path) -> Result<()> {
+    let paths = OWN
+        .iter()
+        .map(|p| out.join(p))
+        .chain(FIGURES.iter().map(|f| out.join("figures").join(f)));
+    for path in paths {
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.exists() {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        }
+        .with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    for dir in ["configs", "runs", "samples", "eval", "figures"] {
+        // Only when empty: anything of the user's stays.
+        let _ = std::fs::remove_dir(out.join(dir));
+    }
+    Ok(())
+}
+
+/// The `key = value` lines of two configs that differ, for an error message.
+fn differing_keys(old: &str, new: &str) -> String {
+    let keys = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.contains(" = "))
+            .map(str::to_string)
+            .collect()
+    };
+    let (old, new) = (keys(old), keys(new));
+    let changed: Vec<String> = old
+        .iter()
+        .filter(|l| !new.contains(l))
+        .map(|l| {
+            let key = l.split(" = ").next().unwrap_or(l);
+            let now = new
+                .iter()
+                .find(|n| n.starts_with(&format!("{key} = ")))
+                .map_or("absent", |n| n.split(" = ").nth(1).unwrap_or(""));
+            format!("{l} there, {now} now")
+        })
+        .collect();
+    if changed.is_empty() {
+        "its configs differ".to_string()
+    } else {
+        changed.join("; ")
+    }
+}
 
 /// A model of the demo: its name in paths, its label in the report, its run and spectrum.
 struct Model {
@@ -305,33 +460,66 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             report_path.display()
         )));
     }
-    // A bad device is refused here, before minutes of work.
+    // A bad device or weights file is refused here, before minutes of work.
     sagd_models::train::device_for(&args.device).map_err(|e| usage(e.to_string()))?;
     let weights = crate::eval::find_weights(args.inception.as_deref()).ok();
-    if let Some(w) = &weights
-        && !w.is_file()
-    {
-        return Err(usage(format!(
-            "--inception {}: no such file (the FID Inception weights)",
-            w.display()
-        )));
-    }
-    if args.overwrite {
-        for name in OWN {
-            let path = out.join(name);
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else if path.exists() {
-                std::fs::remove_file(&path)
-            } else {
-                Ok(())
-            }
-            .with_context(|| format!("cannot remove {}", path.display()))?;
+    if let Some(w) = &weights {
+        let source = if args.inception.is_some() {
+            "--inception"
+        } else {
+            "the FID Inception weights ($SAGD_INCEPTION)"
+        };
+        if !w.is_file() {
+            return Err(usage(format!("{source} {}: no such file", w.display())));
         }
+        sagd_eval::FidInception::load(w, &sagd_core::prelude::Device::flex())
+            .map_err(|e| usage(format!("{source}: {e}")))?;
+    }
+    let configs = [
+        (
+            "isotropic",
+            plan.config(args.seed, "isotropic", "isotropic"),
+        ),
+        (
+            "sagd",
+            plan.config(
+                args.seed,
+                &plan.sagd_spectrum(),
+                "SAGD (two-band, gap = corrupted band)",
+            ),
+        ),
+    ];
+    if !args.overwrite {
+        // An unfinished demo in --out continues only with the same settings.
+        for (key, text) in &configs {
+            let path = out.join("configs").join(format!("{key}.toml"));
+            if let Ok(old) = std::fs::read_to_string(&path)
+                && old != *text
+            {
+                return Err(usage(format!(
+                    "{} holds an unfinished demo with other settings ({}): run it again with \
+                     the arguments it was started with to continue it, or pass --overwrite to \
+                     start over",
+                    out.display(),
+                    differing_keys(&old, text)
+                )));
+            }
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _lock = Lock::take(out)?;
+    if args.overwrite {
+        remove_own(out)?;
     }
     for dir in ["configs", "figures"] {
         std::fs::create_dir_all(out.join(dir))
             .with_context(|| format!("cannot create {}", out.join(dir).display()))?;
+    }
+    for (key, text) in &configs {
+        write_atomic(
+            &out.join("configs").join(format!("{key}.toml")),
+            text.as_bytes(),
+        )?;
     }
 
     let models = [
@@ -382,15 +570,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             a.extend([s("--transform"), t.clone()]);
         }
         a.extend([s("--png"), path_arg(&figures.join(file))]);
-        runner.run(label, &a, false)?;
+        runner.run(label, &a, None, false)?;
     }
 
     // 2. Training: a step-1 checkpoint first (the untrained baseline), then the whole run.
     let mut trained = Vec::new();
     for model in &models {
         let config = out.join("configs").join(format!("{}.toml", model.key));
-        let text = plan.config(args.seed, &model.spectrum, model.label);
-        write_atomic(&config, text.as_bytes())?;
         let run_dir = out.join("runs").join(model.key);
         let mut base = vec![
             s("train"),
@@ -414,23 +600,32 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                     run_dir.display()
                 ));
             }
-            let mut a = base.clone();
-            a.extend([s("--stop-at"), s("1")]);
-            if ["config.toml", "log.csv"]
+            let mut canonical = base.clone();
+            canonical.extend([s("--stop-at"), s("1")]);
+            let mut a = canonical.clone();
+            let resume = ["config.toml", "log.csv"]
                 .iter()
-                .any(|f| run_dir.join(f).exists())
-            {
+                .any(|f| run_dir.join(f).exists());
+            if resume {
                 a.push(s("--resume"));
             }
-            runner.run(&format!("train {} (step 1)", model.key), &a, true)?;
+            runner.run(
+                &format!("train {} (step 1)", model.key),
+                &a,
+                Some(&canonical),
+                true,
+            )?;
         } else {
-            runner.done += 1;
+            let mut canonical = base.clone();
+            canonical.extend([s("--stop-at"), s("1")]);
+            runner.skip(&format!("train {} (step 1)", model.key), &canonical);
         }
         let mut a = base.clone();
         a.push(s("--resume"));
         let summary = runner.run(
             &format!("train {} ({} steps)", model.key, plan.steps),
             &a,
+            None,
             true,
         )?;
         trained.push((run_dir, first_checkpoint, summary));
@@ -470,6 +665,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     runner.run(
         "sample the untrained model",
         &sample_args(untrained_checkpoint, plan.untrained_samples, &untrained_dir),
+        None,
         true,
     )?;
     let mut sampled = Vec::new();
@@ -478,6 +674,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let summary = runner.run(
             &format!("sample {}", model.key),
             &sample_args(run_dir, plan.samples, &dir),
+            None,
             true,
         )?;
         sampled.push((dir, summary));
@@ -502,7 +699,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             s("--seed"),
             seed.clone(),
         ]);
-        if inception && let Some(w) = &args.inception {
+        if inception && let Some(w) = &weights {
             a.extend([s("--inception"), path_arg(w)]);
         }
         a.extend([s("--out"), path_arg(&eval_dir.join(name)), s("--overwrite")]);
@@ -512,11 +709,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let untrained_clean = runner.run(
         "evaluate the untrained model against clean data",
         &eval_args(&untrained_dir, false, false, "untrained-vs-clean"),
+        None,
         true,
     )?;
     let untrained_corrupted = runner.run(
         "evaluate the untrained model against corrupted data",
         &eval_args(&untrained_dir, true, false, "untrained-vs-corrupted"),
+        None,
         true,
     )?;
     let mut evaluated = Vec::new();
@@ -524,11 +723,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let clean = runner.run(
             &format!("evaluate {} against clean data", model.key),
             &eval_args(dir, false, false, &format!("{}-vs-clean", model.key)),
+            None,
             true,
         )?;
         let corrupted = runner.run(
             &format!("evaluate {} against corrupted data", model.key),
             &eval_args(dir, true, false, &format!("{}-vs-corrupted", model.key)),
+            None,
             true,
         )?;
         let fid = if with_fid {
@@ -537,6 +738,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             runner.run(
                 &format!("FID and KID of {} against clean data", model.key),
                 &a,
+                None,
                 true,
             )?
         } else {
@@ -551,12 +753,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         (&untrained_clean, &untrained_corrupted),
         &evaluated,
     )?;
-    let losses: Vec<Vec<(f64, f64)>> = trained
+    let logs: Vec<RunLog> = trained
         .iter()
-        .map(|(dir, _, _)| read_losses(&dir.join("log.csv")))
+        .map(|(dir, _, _)| read_log(&dir.join("log.csv"), plan.batch))
         .collect::<Result<_>>()?;
     let report_started = Instant::now();
-    write_figures(&figures, &plan, &models, &results, &losses)?;
+    write_figures(&figures, &plan, &models, &results, &logs)?;
     let total_seconds = started.elapsed().as_secs_f64();
     let summary = summary_json(
         args,
@@ -574,6 +776,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         &results,
         &runner.stages,
         &sampled,
+        &logs,
         total_seconds,
         weights.as_deref(),
         report_started.elapsed().as_secs_f64(),
@@ -734,20 +937,42 @@ impl Results {
     }
 }
 
-/// (step, loss) of a run's `log.csv`.
-fn read_losses(path: &Path) -> Result<Vec<(f64, f64)>> {
+/// What a run's `log.csv` says: the loss curve and the time its steps took.
+struct RunLog {
+    /// (step, mean loss over the log interval ending there).
+    losses: Vec<(f64, f64)>,
+    /// Training seconds, from each row's images/s over the steps since the previous row
+    /// (so an interrupted and continued run counts each step once).
+    seconds: f64,
+    /// Images trained on.
+    images: f64,
+}
+
+fn read_log(path: &Path, batch: usize) -> Result<RunLog> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut points = Vec::new();
+    let mut log = RunLog {
+        losses: Vec::new(),
+        seconds: 0.0,
+        images: 0.0,
+    };
+    let mut previous = 0.0;
     for line in text.lines().skip(1) {
-        let mut fields = line.split(',');
-        let step = fields.next().and_then(|f| f.parse::<f64>().ok());
-        let loss = fields.next().and_then(|f| f.parse::<f64>().ok());
-        if let (Some(step), Some(loss)) = (step, loss) {
-            points.push((step, loss));
+        let fields: Vec<f64> = line
+            .split(',')
+            .map(|f| f.parse::<f64>().unwrap_or(f64::NAN))
+            .collect();
+        if let [step, loss, _, _, rate] = fields[..] {
+            log.losses.push((step, loss));
+            let images = (step - previous) * batch as f64;
+            if rate > 0.0 && images > 0.0 {
+                log.seconds += images / rate;
+                log.images += images;
+            }
+            previous = step;
         }
     }
-    Ok(points)
+    Ok(log)
 }
 
 fn write_figures(
@@ -755,7 +980,7 @@ fn write_figures(
     plan: &Plan,
     models: &[Model],
     results: &Results,
-    losses: &[Vec<(f64, f64)>],
+    logs: &[RunLog],
 ) -> Result<()> {
     // Radii in the unit convention (cycles/pixel over √2/2), the bands' and the corruption's.
     let positive = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
@@ -835,10 +1060,10 @@ fn write_figures(
 
     let loss_series = models
         .iter()
-        .zip(losses)
-        .map(|(m, points)| Series {
+        .zip(logs)
+        .map(|(m, log)| Series {
             name: m.key,
-            points: points.clone(),
+            points: log.losses.clone(),
             markers: false,
         })
         .collect();
@@ -1003,6 +1228,7 @@ fn report_markdown(
     results: &Results,
     stages: &[Stage],
     sampled: &[(PathBuf, Value)],
+    logs: &[RunLog],
     total_seconds: f64,
     weights: Option<&Path>,
     report_seconds: f64,
@@ -1076,25 +1302,21 @@ fn report_markdown(
     );
     let training: Vec<String> = models
         .iter()
-        .map(|m| {
-            let seconds: f64 = stages
-                .iter()
-                .filter(|st| st.label.starts_with(&format!("train {} ", m.key)))
-                .map(|st| st.seconds)
-                .sum();
-            format!("{} {}", m.key, minutes(seconds))
-        })
+        .zip(logs)
+        .map(|(m, log)| format!("{} {}", m.key, minutes(log.seconds)))
         .collect();
+    let rate = logs.iter().map(|l| l.images).sum::<f64>()
+        / logs.iter().map(|l| l.seconds).sum::<f64>().max(1e-9);
     let _ = writeln!(
         r,
         "- **Why this size**: 16×16 grey images and this 267 k-parameter U-Net train at about \
-         230 images/s on 2 CPU cores with the default build, fast enough for both models to \
-         learn the shapes in a few minutes each (this run's training: {}); the band \
-         [0.3, 0.4] is one of the evaluation's ten unit-radius bands and no Fourier mode of a \
-         16×16 grid lies on its edges, so the corruption and the gap cover exactly the same \
-         modes. v- rather than ε-prediction because at this length about a third of an \
-         ε-prediction model's samples (isotropic, clean data, 800 steps) were still noise, \
-         and none of a v-prediction model's at 600.\n",
+         230 images/s on 2 CPU cores with the default build ({rate:.0} images/s in this run), \
+         fast enough for both models to learn the shapes in a few minutes each (this run's \
+         training: {}); the band [0.3, 0.4] is one of the evaluation's ten unit-radius bands \
+         and no Fourier mode of a 16×16 grid lies on its edges, so the corruption and the gap \
+         cover exactly the same modes. v- rather than ε-prediction because at this length \
+         about a third of an ε-prediction model's samples (isotropic, clean data, 800 steps) \
+         were still noise, and none of a v-prediction model's at 600.\n",
         training.join(", ")
     );
 
@@ -1194,8 +1416,12 @@ fn report_markdown(
             results.ratio(&row.bands, band),
             row.mode_log_rms_clean,
             fmt_opt(row.fid, 2),
-            row.kid
-                .map_or(s("–"), |(m, sd)| format!("{m:.4} ± {sd:.4}")),
+            row.kid.map_or(s("–"), |(m, sd)| if sd > 1e-9 {
+                format!("{m:.4} ± {sd:.4}")
+            } else {
+                // One subset (the whole set): no spread to report.
+                format!("{m:.4}")
+            }),
         );
     }
     let _ = writeln!(r);
@@ -1274,7 +1500,9 @@ fn report_markdown(
         "- **The corrupted band** [{lo}, {hi}): the corrupted data carry {data:.2}× the clean \
          data's energy there; the isotropic model's samples {iso:.2}× ({}); the SAGD model's \
          {sagd:.2}×. {}",
-        if iso > 1.0 + 0.5 * (data - 1.0) {
+        if !v.learned.iter().any(|(k, ok, _)| k == "isotropic" && *ok) {
+            "not yet meaningful: this model has not learned the data"
+        } else if iso > 1.0 + 0.5 * (data - 1.0) {
             "it learned the corruption"
         } else if iso > 1.0 {
             "it learned part of the corruption"
@@ -1295,7 +1523,9 @@ fn report_markdown(
                 } else {
                     ""
                 }
-            )
+            ) + " The gap is empty by construction of the sampler, so this holds for any \
+                SAGD model, trained or not; what training adds is the rest of the spectrum \
+                (the line above)."
         } else {
             s(
                 "**At this scale SAGD did not leave the band out** (its excess energy there is \
@@ -1327,19 +1557,80 @@ fn report_markdown(
             r,
             "| {} | {} | `{}` |",
             st.label,
-            minutes(st.seconds),
+            st.seconds.map_or(s("earlier invocation"), minutes),
             st.command.replace('|', "\\|")
         );
     }
     let _ = writeln!(r, "| figures and report | {} | |", minutes(report_seconds));
     let _ = writeln!(
         r,
-        "\nTotal wall time {} (seed {}, {} steps per model{}). The same seed gives the same \
+        "\nTotal wall time {}{} (seed {}, {} steps per model{}). The same seed gives the same \
          numbers on the CPU.",
         minutes(total_seconds),
+        if stages.iter().any(|st| st.seconds.is_none()) {
+            " in this invocation, which continued an interrupted one (stages marked \
+             \"earlier invocation\" ran before it; a resumed training stage counts only its \
+             remaining steps)"
+        } else {
+            ""
+        },
         args.seed,
         plan.steps,
         if args.quick { ", --quick" } else { "" }
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--overwrite` removes the demo's files and folders and nothing of the user's, even in
+    /// the folders the demo shares.
+    #[test]
+    fn overwrite_removes_only_the_demos_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let own = [
+            "report.md",
+            "configs/sagd.toml",
+            "runs/isotropic/log.csv",
+            "samples/sagd/samples.npy",
+            "eval/sagd-fid/metrics.json",
+            "figures/spectra.png",
+        ];
+        let users = [
+            "notes.md",
+            "runs/mine/model.ckpt",
+            "samples/mine.npy",
+            "figures/paper.png",
+            "eval/old.json",
+        ];
+        for f in own.iter().chain(&users) {
+            let path = out.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "x").unwrap();
+        }
+        remove_own(out).unwrap();
+        for f in own {
+            assert!(!out.join(f).exists(), "{f} was kept");
+        }
+        for f in users {
+            assert!(out.join(f).exists(), "{f} was removed");
+        }
+        assert!(
+            !out.join("configs").exists(),
+            "an emptied folder of the demo's stays"
+        );
+    }
+
+    #[test]
+    fn differing_keys_name_the_changed_settings() {
+        let plan = Plan::new(false);
+        let a = plan.config(0, "isotropic", "x");
+        let b = Plan::new(true).config(1, "isotropic", "x");
+        let text = differing_keys(&a, &b);
+        assert!(text.contains("seed = 0 there, 1 now"), "{text}");
+        assert!(text.contains("steps = 600 there, 40 now"), "{text}");
+    }
 }

@@ -175,6 +175,28 @@ fn readme_demo_quick_writes_a_report_with_finite_numbers() {
     let resumed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(resumed["models"], summary["models"]);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("earlier invocation"),
+        "continued stages are marked"
+    );
+    assert!(
+        report.contains("--stop-at 1`"),
+        "the reproduction keeps the step-1 command"
+    );
+
+    // An unfinished demo continues only with its own settings: refused before any work.
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    let configs = std::fs::read(out.join("configs/sagd.toml")).unwrap();
+    let mut other = args.clone();
+    other.extend(["--seed".to_string(), "1".to_string()]);
+    let o = demo(&other, &out, &NO_WEIGHTS);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("seed = 0 there, 1 now"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(out.join("configs/sagd.toml")).unwrap(),
+        configs
+    );
 }
 
 /// Bad input is refused (exit 2, one line) before anything is written.
@@ -184,8 +206,14 @@ fn bad_input_is_refused_before_any_work() {
     let out = dir.path().join("demo");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    let cases: [(&[&str], &str); 5] = [
         (&["--device", "gpu"], "gpu"),
+        (
+            &["--inception", junk.to_str().unwrap()],
+            "neither a safetensors file",
+        ),
         (
             &["--inception", "/no/such/weights.safetensors"],
             "no such file",
