@@ -331,7 +331,7 @@ impl Lock {
         if let Ok(text) = std::fs::read_to_string(&path)
             && let Ok(pid) = text.trim().parse::<u32>()
             && pid != std::process::id()
-            && Path::new(&format!("/proc/{pid}")).exists()
+            && demo_alive(pid)
         {
             return Err(usage(format!(
                 "another sagd demo (process {pid}) is working in {}; wait for it or stop it \
@@ -343,6 +343,19 @@ impl Lock {
         write_atomic(&path, std::process::id().to_string().as_bytes())?;
         Ok(Self(path))
     }
+}
+
+/// Whether process `pid` is a running (not zombie) `sagd demo`, from Linux's `/proc`;
+/// elsewhere any lock is taken as stale.
+fn demo_alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name: `PID (comm) S …`.
+    let running = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .is_some_and(|state| state != 'Z' && state != 'X');
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    running && cmdline.split(|b| *b == 0).any(|arg| arg == b"demo")
 }
 
 impl Drop for Lock {
