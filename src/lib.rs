@@ -9,7 +9,8 @@
 //! - [`ops`] (`sagd-ops`): the built-in spectra;
 //! - [`models`], [`samplers`], [`datasets`]: denoisers and training, samplers, data;
 //! - [`eval`] (`sagd-eval`): the FID Inception network, FID/KID/precision–recall and the
-//!   spectral metrics.
+//!   spectral metrics;
+//! - [`plot`] (`sagd-plot`): PNG figures (heat maps, line plots, image grids).
 //!
 //! ```
 //! use sagd::prelude::*;
@@ -27,6 +28,7 @@ pub use sagd_datasets as datasets;
 pub use sagd_eval as eval;
 pub use sagd_models as models;
 pub use sagd_ops as ops;
+pub use sagd_plot as plot;
 pub use sagd_samplers as samplers;
 
 /// The types most programs use (from `sagd-core`), with the built-in spectra linked in.

@@ -18,8 +18,8 @@ use sagd_core::{
 use sagd_datasets::npy::NpyWriter;
 use serde_json::json;
 
-use crate::plot::{HeatMap, LinePlot, Series, write_heatmap_png};
 use crate::usage;
+use sagd_plot::{HeatMap, LinePlot, Series, write_heatmap_png};
 
 /// `sagd spectra show`.
 #[derive(Debug, Args)]
@@ -292,7 +292,7 @@ fn write_spectrum_png(
         log_x: false,
         log_y: true,
     };
-    write_heatmap_png(path, &map, Some(&line))
+    Ok(write_heatmap_png(path, &map, Some(&line))?)
 }
 
 /// `sagd noise`.

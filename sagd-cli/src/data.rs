@@ -14,7 +14,7 @@ use sagd_datasets::{Dataset, DatasetError};
 use serde_json::json;
 
 use crate::UsageError;
-use crate::plot::{LinePlot, Series, write_image_grid_png, write_line_plot_png};
+use sagd_plot::{LinePlot, Series, write_image_grid_png, write_line_plot_png};
 
 /// `sagd data …`.
 #[derive(Debug, Subcommand)]

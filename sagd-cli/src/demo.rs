@@ -18,8 +18,8 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::plot::{LinePlot, Series, write_line_plots_png};
 use crate::{print_stdout, usage, write_atomic};
+use sagd_plot::{LinePlot, Series, write_line_plots_png};
 
 /// Arguments of `sagd demo`.
 #[derive(Debug, Args)]
@@ -1088,7 +1088,7 @@ fn write_figures(
         log_x: false,
         log_y: true,
     };
-    write_line_plots_png(&dir.join("loss.png"), &[&loss])
+    Ok(write_line_plots_png(&dir.join("loss.png"), &[&loss])?)
 }
 
 /// What the numbers say: whether the models learned the data and whether SAGD left the band

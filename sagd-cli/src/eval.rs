@@ -16,8 +16,8 @@ use sagd_eval::{EvalError, EvalOptions, EvalReport, FidInception, evaluate};
 use sagd_models::train::device_for;
 use serde_json::{Value, json};
 
-use crate::plot::{LinePlot, Series, write_line_plots_png};
 use crate::{usage, write_atomic};
+use sagd_plot::{LinePlot, Series, write_line_plots_png};
 
 /// The file name of the FID weights in the shared models folder.
 const WEIGHTS_FILE: &str = "pt_inception-2015-12-05.safetensors";
@@ -437,5 +437,5 @@ fn write_spectra_png(path: &Path, s: &sagd_eval::SpectralReport) -> Result<()> {
         // Linear: ratios sit near 1, where a log axis's decade ticks say nothing.
         log_y: false,
     };
-    write_line_plots_png(path, &[&spectra, &ratios])
+    Ok(write_line_plots_png(path, &[&spectra, &ratios])?)
 }

@@ -6,7 +6,7 @@ mod commands;
 mod data;
 mod demo;
 mod eval;
-mod plot;
+
 mod sample;
 mod theory;
 mod train;

@@ -561,7 +561,9 @@ fn write_grid(path: &Path, all: &[f32], dims: [usize; 3], unit_range: bool) -> R
             .collect()
     };
     let scale = (96 / w.max(h)).max(1);
-    crate::plot::write_image_grid_png(path, &values, n, c_out, h, w, 8, scale)
+    Ok(sagd_plot::write_image_grid_png(
+        path, &values, n, c_out, h, w, 8, scale,
+    )?)
 }
 
 /// The terminal-SNR check (`sagd_core::terminal`) of an oracle's stationary law at the

@@ -13,8 +13,8 @@ use sagd_datasets::stats;
 use sagd_datasets::transform::Pipeline;
 use serde_json::json;
 
-use crate::plot::{LinePlot, Series, write_line_plots_png};
 use crate::{usage, write_atomic};
+use sagd_plot::{LinePlot, Series, write_line_plots_png};
 
 /// `sagd theory …`.
 #[derive(Debug, Subcommand)]
@@ -479,7 +479,7 @@ fn plot(path: &std::path::Path, p: &Prediction, spectrum: &str) -> Result<()> {
         log_x: true,
         log_y: true,
     };
-    write_line_plots_png(path, &[&curves, &times])
+    Ok(write_line_plots_png(path, &[&curves, &times])?)
 }
 
 /// The EDM ladder (ρ = 7) of `--levels` σ over `[--sigma-min, --sigma-max]` a validation
@@ -895,7 +895,7 @@ fn validation_plot(
         log_x: true,
         log_y: true,
     };
-    write_line_plots_png(path, &[&curves, &times])
+    Ok(write_line_plots_png(path, &[&curves, &times])?)
 }
 
 /// `--model mlp`: Adam on minibatches of `--images` grf draws (x0 target, levels uniform over
@@ -1217,5 +1217,5 @@ fn mlp_plot(
         log_x: true,
         log_y: true,
     };
-    write_line_plots_png(path, &[&curves, &times])
+    Ok(write_line_plots_png(path, &[&curves, &times])?)
 }

@@ -1,4 +1,4 @@
-//! Small self-contained PNG plotting for the `sagd` CLI.
+//! The hand-written rasteriser (to be replaced by a plotting library).
 //!
 //! Three kinds of figures are supported:
 //!
@@ -19,10 +19,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ::image::codecs::png::PngEncoder;
+use ::image::{ExtendedColorType, ImageEncoder};
 use anyhow::{Context, Result, ensure};
 use font8x8::{BASIC_FONTS, GREEK_FONTS, LATIN_FONTS, UnicodeFonts};
-use image::codecs::png::PngEncoder;
-use image::{ExtendedColorType, ImageEncoder};
 
 /// A heat map of a 2-D table with a colour bar, and next to it a line plot; one PNG.
 ///
@@ -81,7 +81,11 @@ pub struct Series<'a> {
 }
 
 /// Render a heat map (left panel) and, when `profile` is Some, a line plot (right panel) side by side into one PNG file.
-pub fn write_heatmap_png(path: &Path, map: &HeatMap, profile: Option<&LinePlot>) -> Result<()> {
+pub(crate) fn write_heatmap_png(
+    path: &Path,
+    map: &HeatMap,
+    profile: Option<&LinePlot>,
+) -> Result<()> {
     let panel = HeatPanel::new(map)
         .with_context(|| format!("preparing heat map {:?} for {}", map.title, path.display()))?;
     let (width, height) = heatmap_canvas_size(&panel, profile.is_some());
@@ -98,7 +102,7 @@ pub fn write_heatmap_png(path: &Path, map: &HeatMap, profile: Option<&LinePlot>)
 }
 
 /// Render line plots side by side, left to right, into one PNG file.
-pub fn write_line_plots_png(path: &Path, plots: &[&LinePlot]) -> Result<()> {
+pub(crate) fn write_line_plots_png(path: &Path, plots: &[&LinePlot]) -> Result<()> {
     ensure!(
         !plots.is_empty(),
         "no plots to draw into {}",
@@ -128,7 +132,7 @@ pub fn write_line_plots_png(path: &Path, plots: &[&LinePlot]) -> Result<()> {
 }
 
 /// Render a single line plot to PNG.
-pub fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
+pub(crate) fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
     write_line_plots_png(path, &[plot])
 }
 
@@ -137,7 +141,7 @@ pub fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
 /// Values are clamped to `[0, 1]` and NaN is drawn as 0. Gaps and unused grid
 /// cells are white. When `n < cols` the grid is only `n` images wide.
 #[allow(clippy::too_many_arguments)]
-pub fn write_image_grid_png(
+pub(crate) fn write_image_grid_png(
     path: &Path,
     images: &[f32],
     n: usize,
