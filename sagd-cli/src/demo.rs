@@ -600,7 +600,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         ];
         base.extend(device.iter().cloned());
         let checkpoints_dir = sagd_models::train::checkpoints_dir(&run_dir);
-        let first_checkpoint = checkpoints_dir.join("step-00000001.ckpt");
+        let first_checkpoint = checkpoints_dir.join("step-00000001.safetensors");
         if !first_checkpoint.is_file() {
             // A demo interrupted before its step-1 checkpoint may have left a config.toml
             // (train then needs --resume); one interrupted after it has every checkpoint.
@@ -1614,7 +1614,7 @@ mod tests {
         ];
         let users = [
             "notes.md",
-            "runs/mine/model.ckpt",
+            "runs/mine/model.safetensors",
             "samples/mine.npy",
             "figures/paper.png",
             "eval/old.json",

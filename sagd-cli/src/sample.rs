@@ -175,7 +175,7 @@ fn checkpoint_file(path: &Path) -> Result<PathBuf> {
     let list = checkpoint::list(&dir).map_err(model_error)?;
     list.last().map(|(_, p)| p.clone()).ok_or_else(|| {
         usage(format!(
-            "{}: no checkpoints (expected step-NNNNNNNN.ckpt files)",
+            "{}: no checkpoints (expected step-NNNNNNNN.safetensors files)",
             dir.display()
         ))
     })

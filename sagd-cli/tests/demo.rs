@@ -169,7 +169,7 @@ fn readme_demo_quick_writes_a_report_with_finite_numbers() {
     // Interrupted before the report (here: the report and the last run's final checkpoint
     // gone): the demo continues the runs and writes the same numbers.
     std::fs::remove_file(out.join("report.md")).unwrap();
-    std::fs::remove_file(out.join("runs/sagd/checkpoints/step-00000040.ckpt")).unwrap();
+    std::fs::remove_file(out.join("runs/sagd/checkpoints/step-00000040.safetensors")).unwrap();
     let o = demo(&args, &out, &NO_WEIGHTS);
     assert!(o.status.success(), "{}", text(&o));
     let resumed: serde_json::Value =

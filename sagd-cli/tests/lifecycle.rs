@@ -89,7 +89,8 @@ fn a_stopped_and_resumed_run_is_the_uninterrupted_run() {
     let rows = log_rows(&a);
     assert_eq!(rows.len(), 9);
     assert_eq!(rows, log_rows(&b));
-    let ckpt = |run: &Path| std::fs::read(run.join("checkpoints/step-00000008.ckpt")).unwrap();
+    let ckpt =
+        |run: &Path| std::fs::read(run.join("checkpoints/step-00000008.safetensors")).unwrap();
     assert!(ckpt(&a) == ckpt(&b), "the step-8 checkpoints differ");
     // lr 1e-2, warm-up 2: 5e-3, 1e-2, then ½·1e-2·(1 + cos(π(s − 2)/5)) down to 0 at step 8.
     let lr: Vec<f64> = rows[1..]
@@ -262,7 +263,7 @@ fn readme_quick_start_commands_run() {
         assert!(o.status.success(), "{command}: {}", text(&o));
     }
     let run = dir.path().join("runs/shapes-powerlaw");
-    assert!(run.join("checkpoints/step-00000003.ckpt").is_file());
+    assert!(run.join("checkpoints/step-00000003.safetensors").is_file());
     assert!(run.join("samples/samples.npy").is_file());
     assert!(run.join("eval/metrics.json").is_file());
 }

@@ -190,7 +190,7 @@ fn sampling_from_a_trained_checkpoint() {
         summary["source"]["checkpoint"]
             .as_str()
             .unwrap()
-            .ends_with("step-00000006.ckpt")
+            .ends_with("step-00000006.safetensors")
     );
     let (shape, values) = read_npy(&out.join("samples.npy"));
     assert_eq!(shape, vec![5, 1, 8, 8]);
@@ -226,9 +226,9 @@ fn sampling_from_a_trained_checkpoint() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     // A truncated checkpoint is a clear error naming the file.
-    let ckpt = run.join("checkpoints").join("step-00000006.ckpt");
+    let ckpt = run.join("checkpoints").join("step-00000006.safetensors");
     let bytes = std::fs::read(&ckpt).unwrap();
-    let cut = dir.path().join("cut.ckpt");
+    let cut = dir.path().join("cut.safetensors");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let o = sagd(&[
         "sample",
@@ -238,7 +238,7 @@ fn sampling_from_a_trained_checkpoint() {
         dir.path().join("other").to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("cut.ckpt"), "{}", text(&o));
+    assert!(text(&o).contains("cut.safetensors"), "{}", text(&o));
 }
 
 /// The oracle knows its data: a spectrum whose start level leaves a mode to the signal

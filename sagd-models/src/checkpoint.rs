@@ -1,31 +1,44 @@
-//! Checkpoint files: the model's weights, the optimizer's state, the EMA and the step, in one
-//! self-describing file that is written to a temporary name and renamed into place, so a kill
-//! never leaves a torn checkpoint.
+//! Checkpoint files in the safetensors format (<https://github.com/huggingface/safetensors>):
+//! one `step-NNNNNNNN.safetensors` per checkpoint, readable by PyTorch
+//! (`safetensors.torch.load_file`), diffusers, burn and any other safetensors reader.
 //!
-//! Layout (little-endian):
+//! Tensors (all `F32`, row-major, the shapes of burn's parameters):
 //!
-//! ```text
-//! b"SAGDCKPT"  u32 version  u64 header length  header (JSON)
-//! f32 values of every tensor the header lists, in order
-//! u64 FNV-1a hash of all preceding bytes
-//! ```
+//! | key                              | what                                      |
+//! |----------------------------------|-------------------------------------------|
+//! | `<module path>`                  | the network's weights, e.g. `down.0.res.conv1.weight` |
+//! | `ema.<module path>`              | the EMA of the weights                    |
+//! | `optim.exp_avg.<module path>`    | Adam's first moments (PyTorch's name)     |
+//! | `optim.exp_avg_sq.<module path>` | Adam's second moments                     |
 //!
-//! The header carries the resolved run config (TOML text), the image shape, the step, the seed
-//! and the list of tensors (group, name, shape). A file that is shorter or longer than its
-//! header says, whose hash does not match, or whose tensors do not fit the model is refused
-//! with a message that says which.
+//! The header's `__metadata__` (string → string) holds `format` = `sagd-checkpoint`,
+//! `format_version` = `2`, `step`, `optimizer_step`, `seed`, `image_shape` (`[C, H, W]`, JSON),
+//! `config` (the resolved run config, TOML), `last_loss` and `log_window` (JSON, exact), and
+//! `checksum` = `fnv1a64:<16 hex digits>` of the data section (every tensor's bytes, in file
+//! order). Files are written to a temporary name, synced and renamed into place, so a kill never
+//! leaves a torn checkpoint. A file that is not safetensors, is truncated or extended, whose
+//! checksum does not match, that lacks sagd's metadata, or whose tensors do not fit the model
+//! is refused with a message that names the file and the first tensor or key at fault.
+//!
+//! Version 1 (the `SAGDCKPT` container of `.ckpt` files) has no reader.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::params::ParamInfo;
 
-const MAGIC: &[u8; 8] = b"SAGDCKPT";
-const VERSION: u32 = 1;
+/// The `format` metadata value that marks a sagd checkpoint.
+pub const FORMAT: &str = "sagd-checkpoint";
+/// The `format_version` this build writes and reads.
+pub const VERSION: u32 = 2;
+/// The file extension of checkpoints.
+pub const EXTENSION: &str = "safetensors";
 
 /// Which state a stored tensor belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +54,41 @@ pub enum Group {
     Ema,
 }
 
+impl Group {
+    /// The key prefix of the group's tensors (empty for the network's own weights).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Group::Model => "",
+            Group::Ema => "ema.",
+            Group::AdamM => "optim.exp_avg.",
+            Group::AdamV => "optim.exp_avg_sq.",
+        }
+    }
+
+    /// The safetensors key of parameter `name` in this group.
+    pub fn key(self, name: &str) -> String {
+        format!("{}{name}", self.prefix())
+    }
+
+    /// Splits a safetensors key into its group and parameter name; `None` for an `optim.` key
+    /// of no known moment.
+    pub fn split(key: &str) -> Option<(Group, &str)> {
+        if let Some(name) = key.strip_prefix(Group::Ema.prefix()) {
+            return Some((Group::Ema, name));
+        }
+        if let Some(name) = key.strip_prefix(Group::AdamM.prefix()) {
+            return Some((Group::AdamM, name));
+        }
+        if let Some(name) = key.strip_prefix(Group::AdamV.prefix()) {
+            return Some((Group::AdamV, name));
+        }
+        if key.starts_with("optim.") {
+            return None;
+        }
+        Some((Group::Model, key))
+    }
+}
+
 /// One stored tensor's description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorEntry {
@@ -51,7 +99,7 @@ pub struct TensorEntry {
     pub info: ParamInfo,
 }
 
-/// The JSON header of a checkpoint.
+/// What a checkpoint records besides its tensors (the safetensors metadata, typed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     /// Training steps completed.
@@ -65,7 +113,8 @@ pub struct Header {
     pub shape: [usize; 3],
     /// The resolved run config, as TOML.
     pub config: String,
-    /// The tensors that follow.
+    /// The stored tensors, in the order of [`Checkpoint::values`] (for a checkpoint read from a
+    /// file: the file's order, which safetensors sorts by key).
     pub tensors: Vec<TensorEntry>,
     /// The loss of the last step, if the run has taken one.
     #[serde(default)]
@@ -108,41 +157,25 @@ pub struct Checkpoint {
     pub values: Vec<Vec<f32>>,
 }
 
-/// FNV-1a, 64-bit: a dependency-free check against truncation and bit rot (not a
-/// cryptographic hash).
-#[derive(Debug, Clone, Copy)]
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+/// FNV-1a, 64-bit, over the data section: a check against truncation and bit rot that needs no
+/// dependency (not a cryptographic hash).
+fn fnv1a64<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for chunk in chunks {
+        for &b in chunk {
+            hash ^= b as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+    hash
 }
 
-struct HashingWriter<W: Write> {
-    inner: W,
-    hash: Fnv,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+fn checksum_text(hash: u64) -> String {
+    format!("fnv1a64:{hash:016x}")
 }
 
 impl Checkpoint {
-    /// Values of the tensors of `group`, in order.
+    /// Values of the tensors of `group`, in stored order.
     pub fn group(&self, group: Group) -> Vec<&Vec<f32>> {
         self.header
             .tensors
@@ -153,7 +186,7 @@ impl Checkpoint {
             .collect()
     }
 
-    /// Infos of the tensors of `group`, in order.
+    /// Infos of the tensors of `group`, in stored order.
     pub fn infos(&self, group: Group) -> Vec<&ParamInfo> {
         self.header
             .tensors
@@ -163,10 +196,183 @@ impl Checkpoint {
             .collect()
     }
 
+    /// The values of the `group` tensors named by `expected`, in `expected`'s order, after
+    /// checking that the checkpoint holds exactly these tensors with these shapes. The error
+    /// (naming `path`) names the first expected tensor that is missing or differs in shape,
+    /// or else the first stored tensor the model does not have.
+    pub fn values_for(
+        &self,
+        path: &Path,
+        group: Group,
+        expected: &[ParamInfo],
+    ) -> Result<Vec<&[f32]>, ModelError> {
+        let stored: HashMap<&str, (&ParamInfo, &Vec<f32>)> = self
+            .header
+            .tensors
+            .iter()
+            .zip(&self.values)
+            .filter(|(e, _)| e.group == group)
+            .map(|(e, v)| (e.info.name.as_str(), (&e.info, v)))
+            .collect();
+        let mut out = Vec::with_capacity(expected.len());
+        for e in expected {
+            let key = group.key(&e.name);
+            match stored.get(e.name.as_str()) {
+                None => {
+                    return Err(ModelError::checkpoint(
+                        path,
+                        format!(
+                            "does not fit the model: it has no tensor `{key}` (the model's \
+                             `{}` {:?}); it holds {} {group:?} tensors, the model has {}",
+                            e.name,
+                            e.shape,
+                            stored.len(),
+                            expected.len()
+                        ),
+                    ));
+                }
+                Some((info, _)) if info.shape != e.shape => {
+                    return Err(ModelError::checkpoint(
+                        path,
+                        format!(
+                            "does not fit the model: the checkpoint has `{key}` {:?} where the \
+                             model has `{}` {:?}",
+                            info.shape, e.name, e.shape
+                        ),
+                    ));
+                }
+                Some((_, values)) => out.push(values.as_slice()),
+            }
+        }
+        if stored.len() != expected.len() {
+            let extra = self
+                .infos(group)
+                .into_iter()
+                .find(|s| !expected.iter().any(|e| e.name == s.name));
+            if let Some(s) = extra {
+                return Err(ModelError::checkpoint(
+                    path,
+                    format!(
+                        "does not fit the model: the checkpoint has `{}` {:?}, which the model \
+                         does not have",
+                        group.key(&s.name),
+                        s.shape
+                    ),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks that the `group` tensors match `expected` name for name and shape for shape
+    /// (see [`Checkpoint::values_for`]).
+    pub fn check_group(
+        &self,
+        path: &Path,
+        group: Group,
+        expected: &[ParamInfo],
+    ) -> Result<(), ModelError> {
+        self.values_for(path, group, expected).map(|_| ())
+    }
+
+    /// The safetensors metadata of this checkpoint, without the checksum.
+    fn metadata(&self, path: &Path) -> Result<HashMap<String, String>, ModelError> {
+        let h = &self.header;
+        let json = |what: &str, r: serde_json::Result<String>| {
+            r.map_err(|e| ModelError::checkpoint(path, format!("cannot encode {what}: {e}")))
+        };
+        Ok(HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("format_version".to_string(), VERSION.to_string()),
+            ("step".to_string(), h.step.to_string()),
+            ("optimizer_step".to_string(), h.optimizer_step.to_string()),
+            ("seed".to_string(), h.seed.to_string()),
+            (
+                "image_shape".to_string(),
+                json("image_shape", serde_json::to_string(&h.shape))?,
+            ),
+            ("config".to_string(), h.config.clone()),
+            (
+                "last_loss".to_string(),
+                json("last_loss", serde_json::to_string(&h.last_loss))?,
+            ),
+            (
+                "log_window".to_string(),
+                json("log_window", serde_json::to_string(&h.log_window))?,
+            ),
+        ]))
+    }
+
+    /// The safetensors bytes of this checkpoint.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, ModelError> {
+        let bad = |m: String| ModelError::checkpoint(path, m);
+        if self.values.len() != self.header.tensors.len() {
+            return Err(bad(format!(
+                "{} value arrays for {} tensors",
+                self.values.len(),
+                self.header.tensors.len()
+            )));
+        }
+        let mut entries: Vec<(String, &TensorEntry, &Vec<f32>)> =
+            Vec::with_capacity(self.values.len());
+        for (entry, values) in self.header.tensors.iter().zip(&self.values) {
+            if values.len() != entry.info.len() {
+                return Err(bad(format!(
+                    "tensor `{}` has {} values for shape {:?}",
+                    entry.info.name,
+                    values.len(),
+                    entry.info.shape
+                )));
+            }
+            let key = entry.group.key(&entry.info.name);
+            if Group::split(&key) != Some((entry.group, entry.info.name.as_str())) {
+                return Err(bad(format!(
+                    "the parameter name `{}` would be read back as another group's tensor \
+                     (network parameters may not start with `ema.` or `optim.`)",
+                    entry.info.name
+                )));
+            }
+            entries.push((key, entry, values));
+        }
+        // safetensors lays tensors out sorted by key (all are F32); the checksum covers the
+        // data section in that same order, so a reader hashes the bytes as they lie.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(bad(format!("tensor `{}` appears twice", w[0].0)));
+        }
+        let bytes: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let mut metadata = self.metadata(path)?;
+        metadata.insert(
+            "checksum".to_string(),
+            checksum_text(fnv1a64(bytes.iter().map(Vec::as_slice))),
+        );
+        let views = entries
+            .iter()
+            .zip(&bytes)
+            .map(|((key, entry, _), b)| {
+                TensorView::new(Dtype::F32, entry.info.shape.clone(), b)
+                    .map(|v| (key.clone(), v))
+                    .map_err(|e| bad(format!("tensor `{key}`: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes = safetensors::serialize(views, Some(metadata))
+            .map_err(|e| bad(format!("cannot encode: {e}")))?;
+        canonical_header(bytes).map_err(bad)
+    }
+
     /// Writes the checkpoint to `path` atomically: into `path.tmp`, synced, then renamed.
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
+        let bytes = self.to_bytes(path)?;
         let tmp = tmp_path(path);
-        let result = self.write_to(&tmp).and_then(|()| {
+        let result = (|| {
+            let io = |e: std::io::Error| ModelError::io(&tmp, e);
+            let mut file = File::create(&tmp).map_err(io)?;
+            file.write_all(&bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            drop(file);
             fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))?;
             if let Some(dir) = path.parent() {
                 // Persist the rename itself; not every platform can open a directory.
@@ -175,156 +381,226 @@ impl Checkpoint {
                 }
             }
             Ok(())
-        });
+        })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         result
     }
 
-    fn write_to(&self, tmp: &Path) -> Result<(), ModelError> {
-        let io = |e: std::io::Error| ModelError::io(tmp, e);
-        let header = serde_json::to_vec(&self.header)
-            .map_err(|e| ModelError::checkpoint(tmp, format!("cannot encode header: {e}")))?;
-        let file = File::create(tmp).map_err(io)?;
-        let mut w = HashingWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            hash: Fnv::new(),
-        };
-        w.write_all(MAGIC).map_err(io)?;
-        w.write_all(&VERSION.to_le_bytes()).map_err(io)?;
-        w.write_all(&(header.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        w.write_all(&header).map_err(io)?;
-        let mut buf = Vec::new();
-        for (entry, values) in self.header.tensors.iter().zip(&self.values) {
-            if values.len() != entry.info.len() {
-                return Err(ModelError::checkpoint(
-                    tmp,
-                    format!(
-                        "tensor `{}` has {} values for shape {:?}",
-                        entry.info.name,
-                        values.len(),
-                        entry.info.shape
-                    ),
-                ));
-            }
-            buf.clear();
-            buf.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-            w.write_all(&buf).map_err(io)?;
-        }
-        let hash = w.hash.0;
-        let mut inner = w.inner;
-        inner.write_all(&hash.to_le_bytes()).map_err(io)?;
-        let file = inner
-            .into_inner()
-            .map_err(|e| ModelError::io(tmp, e.error()))?;
-        file.sync_all().map_err(io)?;
-        Ok(())
-    }
-
     /// Reads and verifies a checkpoint.
     pub fn read(path: &Path) -> Result<Self, ModelError> {
+        let bytes = fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses and verifies the bytes of a checkpoint file (`path` names it in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
         let bad = |m: String| ModelError::checkpoint(path, m);
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| ModelError::io(path, e))?;
-        let prefix = MAGIC.len() + 4 + 8;
-        if bytes.len() < prefix || &bytes[..MAGIC.len()] != MAGIC {
+        check_container(bytes).map_err(bad)?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        if metadata.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(bad(format!(
-                "not a sagd checkpoint (expected the `SAGDCKPT` signature; the file has {} bytes)",
-                bytes.len()
+                "not a sagd checkpoint: a safetensors file whose metadata has no `format` = \
+                 `{FORMAT}` ({} tensors{})",
+                st.len(),
+                st.names()
+                    .iter()
+                    .min()
+                    .map(|n| format!(", e.g. `{n}`"))
+                    .unwrap_or_default()
             )));
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
-        if version != VERSION {
+        let key = |k: &str| {
+            metadata.get(k).ok_or_else(|| {
+                bad(format!(
+                    "the metadata lacks `{k}` (a sagd checkpoint records format_version, step, \
+                     optimizer_step, seed, image_shape, config, last_loss, log_window, checksum)"
+                ))
+            })
+        };
+        let parse = |k: &str| -> Result<u64, ModelError> {
+            let v = key(k)?;
+            v.parse()
+                .map_err(|_| bad(format!("metadata `{k}` = {v:?} is not a whole number")))
+        };
+        let version = parse("format_version")?;
+        if version != VERSION as u64 {
             return Err(bad(format!(
                 "format version {version}, this build reads version {VERSION}"
             )));
         }
-        let header_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap_or_default());
-        let header_end = (prefix as u64).saturating_add(header_len);
-        if header_end > bytes.len() as u64 {
+        let json = |k: &str| -> Result<serde_json::Value, ModelError> {
+            let v = key(k)?;
+            serde_json::from_str(v).map_err(|e| bad(format!("metadata `{k}` = {v:?}: {e}")))
+        };
+        let shape: [usize; 3] = serde_json::from_value(json("image_shape")?)
+            .map_err(|e| bad(format!("metadata `image_shape`: expected [C, H, W]: {e}")))?;
+        let last_loss: Option<f64> = serde_json::from_value(json("last_loss")?).map_err(|e| {
+            bad(format!(
+                "metadata `last_loss`: expected a number or null: {e}"
+            ))
+        })?;
+        let log_window: LogWindow = serde_json::from_value(json("log_window")?)
+            .map_err(|e| bad(format!("metadata `log_window`: {e}")))?;
+        let stored_sum = key("checksum")?.clone();
+
+        // The data section, as it lies in the file, is what the checksum covers.
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) as usize;
+        let data = &bytes[8 + header_len..];
+        let computed = checksum_text(fnv1a64([data]));
+        if computed != stored_sum {
             return Err(bad(format!(
-                "truncated: the header needs {header_end} bytes, the file has {}",
-                bytes.len()
+                "corrupted: the checksum of the tensor bytes is {computed}, the file records \
+                 {stored_sum}"
             )));
         }
-        let header_end = header_end as usize;
-        let header: Header = serde_json::from_slice(&bytes[prefix..header_end])
-            .map_err(|e| bad(format!("unreadable header: {e}")))?;
-        let payload: u64 = header.tensors.iter().map(|t| t.info.len() as u64 * 4).sum();
-        let expected = header_end as u64 + payload + 8;
-        if bytes.len() as u64 != expected {
-            let what = if (bytes.len() as u64) < expected {
-                "truncated"
-            } else {
-                "has trailing bytes"
+
+        let mut tensors = Vec::with_capacity(st.len());
+        let mut values = Vec::with_capacity(st.len());
+        for name in meta.offset_keys() {
+            let view = st
+                .tensor(&name)
+                .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(bad(format!(
+                    "tensor `{name}` is {:?}; sagd checkpoints hold F32 tensors",
+                    view.dtype()
+                )));
+            }
+            let Some((group, param)) = Group::split(&name) else {
+                return Err(bad(format!(
+                    "tensor `{name}`: an `optim.` key of no known moment (expected \
+                     `optim.exp_avg.*` or `optim.exp_avg_sq.*`)"
+                )));
             };
-            return Err(bad(format!(
-                "{what}: its header lists {} tensors needing {expected} bytes in all, the file \
-                 has {}",
-                header.tensors.len(),
-                bytes.len()
-            )));
-        }
-        let body_end = bytes.len() - 8;
-        let mut hash = Fnv::new();
-        hash.update(&bytes[..body_end]);
-        let stored = u64::from_le_bytes(bytes[body_end..].try_into().unwrap_or_default());
-        if hash.0 != stored {
-            return Err(bad(
-                "corrupted: the checksum does not match its contents".to_string()
-            ));
-        }
-        let mut values = Vec::with_capacity(header.tensors.len());
-        let mut at = header_end;
-        for t in &header.tensors {
-            let n = t.info.len();
+            tensors.push(TensorEntry {
+                group,
+                info: ParamInfo {
+                    name: param.to_string(),
+                    shape: view.shape().to_vec(),
+                },
+            });
             values.push(
-                bytes[at..at + 4 * n]
+                view.data()
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             );
-            at += 4 * n;
         }
-        Ok(Self { header, values })
+        Ok(Self {
+            header: Header {
+                step: parse("step")?,
+                optimizer_step: parse("optimizer_step")?,
+                seed: parse("seed")?,
+                shape,
+                config: key("config")?.clone(),
+                tensors,
+                last_loss,
+                log_window,
+            },
+            values,
+        })
     }
+}
 
-    /// Checks that the `group` tensors match `expected` name for name and shape for shape.
-    pub fn check_group(
-        &self,
-        path: &Path,
-        group: Group,
-        expected: &[ParamInfo],
-    ) -> Result<(), ModelError> {
-        let stored = self.infos(group);
-        if stored.len() != expected.len() {
-            return Err(ModelError::checkpoint(
-                path,
-                format!(
-                    "does not fit the model: it holds {} {group:?} tensors, the model has {}",
-                    stored.len(),
-                    expected.len()
-                ),
-            ));
-        }
-        for (s, e) in stored.iter().zip(expected) {
-            if s.name != e.name || s.shape != e.shape {
-                return Err(ModelError::checkpoint(
-                    path,
-                    format!(
-                        "does not fit the model: the checkpoint has `{}` {:?} where the model \
-                         has `{}` {:?}",
-                        s.name, s.shape, e.name, e.shape
-                    ),
-                ));
+/// Rewrites the JSON header of safetensors `bytes` with its keys sorted. The library writes the
+/// metadata in a `HashMap`'s order, which differs from process to process; sorted keys make a
+/// checkpoint's bytes a function of its contents, so runs can be compared file for file.
+fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    use std::collections::BTreeMap;
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) as usize;
+    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n])
+        .map_err(|e| format!("cannot re-read the encoded header: {e}"))?;
+    let mut sorted: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for (key, value) in header {
+        // Nested objects are rebuilt from BTreeMaps: sorted whatever serde_json's features.
+        let value = match value {
+            serde_json::Value::Object(map) => {
+                let map: BTreeMap<String, serde_json::Value> = map.into_iter().collect();
+                serde_json::to_value(map).map_err(|e| e.to_string())?
             }
-        }
-        Ok(())
+            other => other,
+        };
+        sorted.insert(key, value);
     }
+    let text = serde_json::to_vec(&sorted).map_err(|e| e.to_string())?;
+    // The same entries re-encoded take the same bytes; pad like the library (spaces).
+    if text.len() > n {
+        return Err(format!(
+            "the sorted header takes {} bytes, the library's {n}",
+            text.len()
+        ));
+    }
+    bytes[8..8 + text.len()].copy_from_slice(&text);
+    bytes[8 + text.len()..8 + n].fill(b' ');
+    Ok(bytes)
+}
+
+/// Checks the safetensors container's framing before parsing it, so that a short, long or
+/// foreign file gets a message that says which (the parser's own errors are terse).
+fn check_container(bytes: &[u8]) -> Result<(), String> {
+    if bytes.starts_with(b"SAGDCKPT") {
+        return Err(
+            "a checkpoint in sagd's format version 1 (`SAGDCKPT`), which this build no \
+                    longer reads: checkpoints are safetensors files since format version 2; \
+                    retrain the run"
+                .to_string(),
+        );
+    }
+    let Some(len) = bytes.get(..8) else {
+        return Err(format!(
+            "not a safetensors file: {} bytes, shorter than its 8-byte header length",
+            bytes.len()
+        ));
+    };
+    let header_len = u64::from_le_bytes(len.try_into().unwrap_or_default());
+    // safetensors caps the header at 100 MB; anything larger is not a header length.
+    if header_len > 100_000_000
+        || bytes.get(8) != Some(&b'{') && header_len + 8 <= bytes.len() as u64
+    {
+        return Err(format!(
+            "not a safetensors file (its first 8 bytes give a header length of {header_len} and \
+             no JSON header follows)"
+        ));
+    }
+    let header_end = 8 + header_len;
+    if header_end > bytes.len() as u64 {
+        return Err(format!(
+            "truncated: the header needs {header_end} bytes, the file has {}",
+            bytes.len()
+        ));
+    }
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..header_end as usize])
+            .map_err(|e| format!("unreadable safetensors header: {e}"))?;
+    let data_end = header
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    let expected = header_end.saturating_add(data_end);
+    let actual = bytes.len() as u64;
+    if actual != expected {
+        let what = if actual < expected {
+            "truncated"
+        } else {
+            "has trailing bytes"
+        };
+        return Err(format!(
+            "{what}: its header lists {} tensors needing {expected} bytes in all, the file has \
+             {actual}",
+            header
+                .len()
+                .saturating_sub(usize::from(header.contains_key("__metadata__")))
+        ));
+    }
+    Ok(())
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -333,9 +609,9 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The file name of the checkpoint at `step`.
+/// The file name of the checkpoint at `step`: `step-NNNNNNNN.safetensors`.
 pub fn file_name(step: u64) -> String {
-    format!("step-{step:08}.ckpt")
+    format!("step-{step:08}.{EXTENSION}")
 }
 
 /// The checkpoints in `dir`, sorted by step (temporary files and other names ignored).
@@ -343,6 +619,7 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, ModelError> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
+    let suffix = format!(".{EXTENSION}");
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))? {
         let entry = entry.map_err(|e| ModelError::io(dir, e))?;
@@ -350,7 +627,7 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, ModelError> {
         let Some(name) = name.to_str() else { continue };
         if let Some(step) = name
             .strip_prefix("step-")
-            .and_then(|s| s.strip_suffix(".ckpt"))
+            .and_then(|s| s.strip_suffix(suffix.as_str()))
             .and_then(|s| s.parse::<u64>().ok())
         {
             out.push((step, entry.path()));
@@ -364,41 +641,60 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, ModelError> {
 mod tests {
     use super::*;
 
+    fn info(name: &str, shape: &[usize]) -> ParamInfo {
+        ParamInfo {
+            name: name.into(),
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// Two parameters in the model's (not the file's) order, every group present.
     fn sample() -> Checkpoint {
+        let infos = [info("w", &[2, 3]), info("b", &[3])];
+        let mut tensors = Vec::new();
+        let mut values = Vec::new();
+        for (g, group) in [Group::Model, Group::AdamM, Group::AdamV, Group::Ema]
+            .into_iter()
+            .enumerate()
+        {
+            for i in &infos {
+                tensors.push(TensorEntry {
+                    group,
+                    info: i.clone(),
+                });
+                values.push(
+                    (0..i.len())
+                        .map(|k| match k {
+                            // Values whose bits a careless encoding would change.
+                            0 => f32::MIN_POSITIVE,
+                            1 => -0.0,
+                            2 => f32::from_bits(0x7fc0_0001),
+                            _ => g as f32 + 0.1 * k as f32,
+                        })
+                        .collect(),
+                );
+            }
+        }
         Checkpoint {
             header: Header {
                 step: 7,
-                optimizer_step: 7,
-                seed: 3,
+                optimizer_step: 5,
+                seed: u64::MAX,
                 shape: [1, 2, 2],
-                config: "seed = 3".into(),
+                config: "seed = 3\n[model]\nkind = \"mlp\"\n".into(),
                 last_loss: Some(0.1 + 0.2),
                 log_window: LogWindow {
                     loss_sum: 1.0 / 3.0,
                     steps: 2,
                 },
-                tensors: vec![
-                    TensorEntry {
-                        group: Group::Model,
-                        info: ParamInfo {
-                            name: "w".into(),
-                            shape: vec![2, 3],
-                        },
-                    },
-                    TensorEntry {
-                        group: Group::Ema,
-                        info: ParamInfo {
-                            name: "w".into(),
-                            shape: vec![2, 3],
-                        },
-                    },
-                ],
+                tensors,
             },
-            values: vec![
-                vec![1.0, -2.0, 3.5, 0.0, f32::MIN_POSITIVE, 9.0],
-                vec![0.5; 6],
-            ],
+            values,
         }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
     }
 
     #[test]
@@ -407,52 +703,173 @@ mod tests {
         let path = dir.path().join(file_name(7));
         let c = sample();
         c.write(&path).unwrap();
-        assert_eq!(Checkpoint::read(&path).unwrap(), c);
+        let r = Checkpoint::read(&path).unwrap();
+        let (h, rh) = (&c.header, &r.header);
+        assert_eq!(
+            (rh.step, rh.optimizer_step, rh.seed, rh.shape, &rh.config),
+            (h.step, h.optimizer_step, h.seed, h.shape, &h.config)
+        );
+        assert_eq!(
+            rh.last_loss.map(f64::to_bits),
+            h.last_loss.map(f64::to_bits)
+        );
+        assert_eq!(
+            rh.log_window.loss_sum.to_bits(),
+            h.log_window.loss_sum.to_bits()
+        );
+        assert_eq!(rh.log_window.steps, h.log_window.steps);
+        let infos = [info("w", &[2, 3]), info("b", &[3])];
+        for group in [Group::Model, Group::AdamM, Group::AdamV, Group::Ema] {
+            let want = c.values_for(&path, group, &infos).unwrap();
+            let got = r.values_for(&path, group, &infos).unwrap();
+            for (w, g) in want.iter().zip(&got) {
+                assert_eq!(bits(w), bits(g), "{group:?}");
+            }
+        }
         assert!(!tmp_path(&path).exists());
-        assert_eq!(list(dir.path()).unwrap(), vec![(7, path)]);
+        assert_eq!(list(dir.path()).unwrap(), vec![(7, path.clone())]);
+        // Writing what was read gives the same bytes: the encoding is canonical.
+        let again = dir.path().join("again.safetensors");
+        r.write(&again).unwrap();
+        assert_eq!(fs::read(&again).unwrap(), fs::read(&path).unwrap());
+    }
+
+    #[test]
+    fn the_file_is_plain_safetensors_with_the_documented_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        sample().write(&path).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = st.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "b",
+                "ema.b",
+                "ema.w",
+                "optim.exp_avg.b",
+                "optim.exp_avg.w",
+                "optim.exp_avg_sq.b",
+                "optim.exp_avg_sq.w",
+                "w"
+            ]
+        );
+        let w = st.tensor("optim.exp_avg.w").unwrap();
+        assert_eq!((w.dtype(), w.shape()), (Dtype::F32, &[2usize, 3][..]));
+        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        let m = meta.metadata().clone().unwrap();
+        assert_eq!(m["format"], FORMAT);
+        assert_eq!(m["format_version"], "2");
+        assert_eq!(m["step"], "7");
+        assert_eq!(m["image_shape"], "[1,2,2]");
+        assert!(m["checksum"].starts_with("fnv1a64:") && m["checksum"].len() == 24);
+        // The checksum is FNV-1a of the data section as it lies in the file.
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert_eq!(m["checksum"], checksum_text(fnv1a64([&bytes[8 + n..]])));
     }
 
     #[test]
     fn truncated_corrupted_and_foreign_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.ckpt");
+        let path = dir.path().join("c.safetensors");
         sample().write(&path).unwrap();
         let bytes = fs::read(&path).unwrap();
+        let read_err = |b: &[u8]| {
+            fs::write(&path, b).unwrap();
+            let e = Checkpoint::read(&path).unwrap_err().to_string();
+            assert!(e.contains("c.safetensors"), "{e}");
+            e
+        };
 
-        fs::write(&path, &bytes[..bytes.len() - 5]).unwrap();
-        let e = Checkpoint::read(&path).unwrap_err().to_string();
+        let e = read_err(&bytes[..bytes.len() - 5]);
         assert!(e.contains("truncated"), "{e}");
-
-        fs::write(&path, &bytes[..30]).unwrap();
-        let e = Checkpoint::read(&path).unwrap_err().to_string();
+        let e = read_err(&bytes[..30]);
         assert!(e.contains("truncated"), "{e}");
+        let e = read_err(&bytes[..5]);
+        assert!(e.contains("not a safetensors file"), "{e}");
+        let mut longer = bytes.clone();
+        longer.extend([0u8; 4]);
+        let e = read_err(&longer);
+        assert!(e.contains("trailing bytes"), "{e}");
 
-        let mut flipped = bytes.clone();
-        let k = flipped.len() - 12;
-        flipped[k] ^= 1;
-        fs::write(&path, &flipped).unwrap();
-        let e = Checkpoint::read(&path).unwrap_err().to_string();
-        assert!(e.contains("checksum"), "{e}");
+        // Every byte of the data section is covered by the checksum.
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        for k in [8 + n, bytes.len() - 1] {
+            let mut flipped = bytes.clone();
+            flipped[k] ^= 1;
+            let e = read_err(&flipped);
+            assert!(e.contains("checksum"), "{e}");
+        }
+        // A damaged header is refused, never a panic.
+        for k in (8..8 + n).step_by(7) {
+            let mut flipped = bytes.clone();
+            flipped[k] ^= 0x20;
+            fs::write(&path, &flipped).unwrap();
+            let _ = Checkpoint::read(&path);
+        }
 
-        fs::write(&path, b"hello world, not a checkpoint").unwrap();
-        let e = Checkpoint::read(&path).unwrap_err().to_string();
-        assert!(e.contains("not a sagd checkpoint"), "{e}");
+        let e = read_err(b"hello world, not a checkpoint");
+        assert!(e.contains("not a safetensors file"), "{e}");
+        let e = read_err(b"SAGDCKPT\x01\x00\x00\x00 the old container");
+        assert!(e.contains("format version 1"), "{e}");
+
+        // A safetensors file from elsewhere: no sagd metadata.
+        let data = [0u8; 8];
+        let view = TensorView::new(Dtype::F32, vec![2], &data).unwrap();
+        let foreign = safetensors::serialize([("conv.weight", view)], None).unwrap();
+        let e = read_err(&foreign);
+        assert!(
+            e.contains("not a sagd checkpoint") && e.contains("conv.weight"),
+            "{e}"
+        );
     }
 
     #[test]
-    fn mismatched_tensors_are_named() {
+    fn the_first_mismatched_tensor_is_named() {
         let c = sample();
+        let path = Path::new("x.safetensors");
         let e = c
-            .check_group(
-                Path::new("x.ckpt"),
-                Group::Model,
-                &[ParamInfo {
-                    name: "w".into(),
-                    shape: vec![3, 2],
-                }],
-            )
+            .values_for(path, Group::Ema, &[info("w", &[3, 2]), info("b", &[3])])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`w` [2, 3]") && e.contains("[3, 2]"), "{e}");
+        assert!(
+            e.contains("`ema.w` [2, 3]") && e.contains("[3, 2]") && e.contains("x.safetensors"),
+            "{e}"
+        );
+        let e = c
+            .values_for(path, Group::Model, &[info("w", &[2, 3]), info("c", &[3])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no tensor `c`"), "{e}");
+        let e = c
+            .values_for(path, Group::AdamV, &[info("w", &[2, 3])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`optim.exp_avg_sq.b`") && e.contains("does not have"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn parameter_names_that_would_change_group_are_refused() {
+        let mut c = sample();
+        c.header.tensors[0].info.name = "ema.w".into();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let e = c.write(&path).unwrap_err().to_string();
+        assert!(e.contains("`ema.w`"), "{e}");
+        assert!(!path.exists() && !tmp_path(&path).exists());
+    }
+
+    #[test]
+    fn keys_split_back_into_their_groups() {
+        for group in [Group::Model, Group::AdamM, Group::AdamV, Group::Ema] {
+            let key = group.key("down.0.conv.weight");
+            assert_eq!(Group::split(&key), Some((group, "down.0.conv.weight")));
+        }
+        assert_eq!(Group::split("optim.step"), None);
     }
 }

@@ -160,26 +160,33 @@ impl TrainState {
     /// that every tensor fits.
     pub fn load_checkpoint(&mut self, ckpt: &Checkpoint, path: &Path) -> Result<(), ModelError> {
         let infos = params::param_infos(&self.net);
-        ckpt.check_group(path, Group::Model, &infos)?;
-        ckpt.check_group(path, Group::Ema, &infos)?;
         let device = params::flat_params(&self.net)
             .first()
             .map(|t| t.device())
             .unwrap_or_else(Device::flex);
-        let load = |group: Group| -> Vec<Tensor<1>> {
-            let owned: Vec<Vec<f32>> = ckpt.group(group).into_iter().cloned().collect();
+        // Every group is checked before anything is replaced, so a refused file changes nothing.
+        let model = ckpt.values_for(path, Group::Model, &infos)?;
+        let ema = ckpt.values_for(path, Group::Ema, &infos)?;
+        let moments = if self.optimizer.m.is_empty() {
+            None
+        } else {
+            Some((
+                ckpt.values_for(path, Group::AdamM, &infos)?,
+                ckpt.values_for(path, Group::AdamV, &infos)?,
+            ))
+        };
+        let load = |values: &[&[f32]]| -> Vec<Tensor<1>> {
+            let owned: Vec<Vec<f32>> = values.iter().map(|v| v.to_vec()).collect();
             params::from_host(&owned, &device)
         };
-        if !self.optimizer.m.is_empty() {
-            ckpt.check_group(path, Group::AdamM, &infos)?;
-            ckpt.check_group(path, Group::AdamV, &infos)?;
-            self.optimizer.m = load(Group::AdamM);
-            self.optimizer.v = load(Group::AdamV);
+        if let Some((m, v)) = moments {
+            self.optimizer.m = load(&m);
+            self.optimizer.v = load(&v);
         }
         self.optimizer.step = ckpt.header.optimizer_step;
-        self.ema.weights = load(Group::Ema);
+        self.ema.weights = load(&ema);
         let net = self.net.clone();
-        self.net = params::replace_params(net, &load(Group::Model), true);
+        self.net = params::replace_params(net, &load(&model), true);
         Ok(())
     }
 }
@@ -817,7 +824,11 @@ pub fn train(
     // A kill during a checkpoint write leaves only its temporary file: clear it away.
     if let Ok(entries) = fs::read_dir(&ckpt_dir) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().ends_with(".ckpt.tmp") {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with(&format!(".{}.tmp", checkpoint::EXTENSION))
+            {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -954,8 +965,11 @@ pub fn load_net(
     )?;
     let infos = params::param_infos(&net);
     let group = if ema { Group::Ema } else { Group::Model };
-    ckpt.check_group(path, group, &infos)?;
-    let owned: Vec<Vec<f32>> = ckpt.group(group).into_iter().cloned().collect();
+    let owned: Vec<Vec<f32>> = ckpt
+        .values_for(path, group, &infos)?
+        .into_iter()
+        .map(<[f32]>::to_vec)
+        .collect();
     let net = params::replace_params(net, &params::from_host(&owned, device), false);
     Ok((net, config, ckpt))
 }

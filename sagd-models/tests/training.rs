@@ -286,7 +286,7 @@ fn refused_resumes_leave_every_file_unchanged() {
     let torn = dir
         .path()
         .join("checkpoints")
-        .join("step-00000007.ckpt.tmp");
+        .join("step-00000007.safetensors.tmp");
     std::fs::write(&torn, b"SAGDCKPT torn").unwrap();
     let snapshot = |d: &Path| {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -373,7 +373,7 @@ fn bad_checkpoints_are_refused() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("truncated") && e.contains("step-00000010.ckpt"),
+        e.contains("truncated") && e.contains("step-00000010.safetensors"),
         "{e}"
     );
 
