@@ -8,7 +8,11 @@
 //! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
 //!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
-//! - [`evaluate`](mod@evaluate): all of it from two image sets, the pipeline behind `sagd eval`.
+//! - [`evaluate`](mod@evaluate): all of it from two image sets, the pipeline behind `sagd eval`;
+//! - [`theory`]: the analytic theory of spectral bias on a dataset (`sagd theory predict`) and
+//!   its check against trained linear, circulant and MLP denoisers (`sagd theory validate`):
+//!   here because it compares generated with predicted statistics, and trains
+//!   (`sagd-models`) and samples (`sagd-samplers`) to do so, which `sagd-core` may not.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -43,6 +47,7 @@ pub mod kid;
 pub mod precision_recall;
 pub mod sources;
 pub mod spectral;
+pub mod theory;
 pub mod weights;
 
 pub use error::EvalError;
