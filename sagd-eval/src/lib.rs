@@ -8,6 +8,8 @@
 //! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
 //!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
+//! - [`spectra`]: a noise spectrum on a grid (power table, rank, radial profile, figure), the
+//!   work of `sagd spectra show`;
 //! - [`evaluate`](mod@evaluate): all of it from two image sets, the pipeline behind `sagd eval`;
 //! - [`theory`]: the analytic theory of spectral bias on a dataset (`sagd theory predict`) and
 //!   its check against trained linear, circulant and MLP denoisers (`sagd theory validate`):
@@ -46,6 +48,7 @@ pub mod inception;
 pub mod kid;
 pub mod precision_recall;
 pub mod sources;
+pub mod spectra;
 pub mod spectral;
 pub mod theory;
 pub mod weights;
