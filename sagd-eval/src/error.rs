@@ -64,8 +64,9 @@ pub enum EvalError {
     /// Writing an array failed.
     #[error(transparent)]
     Write(#[from] NpyError),
-    /// A [theory](crate::theory) run's request is invalid: the message names the request's
-    /// field by the `sagd theory` flag that sets it (`--levels` for `levels`).
+    /// A [theory](crate::theory) or [evaluation](crate::run) run's request is invalid: the
+    /// message names the request's field by the `sagd` flag that sets it (`--levels` for
+    /// `levels`).
     #[error("{0}")]
     Request(String),
     /// An output folder or file could not be created or written.
@@ -94,6 +95,16 @@ pub enum EvalError {
     /// From sagd-core.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// An error reading or writing what a request's field names (`--samples X`,
+    /// `--inception`): the field, then the cause.
+    #[error("{arg}")]
+    About {
+        /// The field as its flag, with the value where useful.
+        arg: String,
+        /// The cause.
+        #[source]
+        source: Box<EvalError>,
+    },
     /// Training produced a non-finite loss or gradient.
     #[error("training diverged: the {what} is {value}")]
     Diverged {

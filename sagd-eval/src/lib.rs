@@ -10,7 +10,9 @@
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
 //! - [`spectra`]: a noise spectrum on a grid (power table, rank, radial profile, figure), the
 //!   work of `sagd spectra show`;
-//! - [`evaluate`](mod@evaluate): all of it from two image sets, the pipeline behind `sagd eval`;
+//! - [`evaluate`](mod@evaluate): all of it from two image sets; [`run`]: the whole of
+//!   `sagd eval` (inputs as the CLI names them, checks, weights lookup, `metrics.json`,
+//!   `spectra.png`);
 //! - [`theory`]: the analytic theory of spectral bias on a dataset (`sagd theory predict`) and
 //!   its check against trained linear, circulant and MLP denoisers (`sagd theory validate`):
 //!   here because it compares generated with predicted statistics, and trains
@@ -47,6 +49,7 @@ mod gram;
 pub mod inception;
 pub mod kid;
 pub mod precision_recall;
+pub mod run;
 pub mod sources;
 pub mod spectra;
 pub mod spectral;

@@ -775,7 +775,7 @@ fn create_out(out: &Path) -> Result<(), EvalError> {
 
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so that an
 /// interrupted run never leaves a torn file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -796,7 +796,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
     })
 }
 
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), EvalError> {
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), EvalError> {
     let value = serde_json::to_value(value).map_err(EvalError::Json)?;
     let text = serde_json::to_string_pretty(&value).map_err(EvalError::Json)?;
     write_atomic(path, text.as_bytes())
