@@ -105,6 +105,9 @@ pub enum EvalError {
         #[source]
         source: Box<EvalError>,
     },
+    /// A stage's output lacks what the [demo](crate::demo)'s report needs.
+    #[error("{0}")]
+    Report(String),
     /// Training produced a non-finite loss or gradient.
     #[error("training diverged: the {what} is {value}")]
     Diverged {

@@ -8,6 +8,8 @@
 //! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
 //!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
+//! - [`demo`]: the plan and the report of `sagd demo` (figures, verdict, `summary.json`,
+//!   `report.md`) from its stages' outputs;
 //! - [`spectra`]: a noise spectrum on a grid (power table, rank, radial profile, figure), the
 //!   work of `sagd spectra show`;
 //! - [`evaluate`](mod@evaluate): all of it from two image sets; [`run`]: the whole of
@@ -41,6 +43,7 @@
 //! # }
 //! ```
 
+pub mod demo;
 pub mod error;
 pub mod evaluate;
 pub mod features;

@@ -832,11 +832,11 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Eval
 /// sagd_ops::link();
 /// let out = tempfile::tempdir()?;
 /// let mut request = ValidateRequest::new("grf:size=1x4x4,beta=1,r0=0.1", "isotropic", out.path());
-/// request.levels = 8;
 /// request.sigma_max = 1.0;
 /// request.checkpoints = 3;
 /// let Validation::Affine(v) = validate_run(&request, &mut |_, _| {})? else { unreachable!() };
-/// assert!(v.max_relative_error < 0.05, "{}", v.max_relative_error);
+/// // The residual is Heun's discretization of the theory's σ integral over 48 levels.
+/// assert!(v.max_relative_error < 0.03, "{}", v.max_relative_error);
 /// assert!(out.path().join("validate.png").is_file());
 /// # Ok(())
 /// # }
