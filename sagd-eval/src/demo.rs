@@ -70,6 +70,7 @@ pub struct Stage {
     pub output: Value,
 }
 
+/// The demo's setting: data, corruption, models, training and sampling lengths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Training data (without the corruption).
@@ -525,6 +526,46 @@ pub const LEARNED_FRACTION: f64 = 0.5;
 /// The verdict of `results`: which models learned the data, and whether SAGD left the
 /// corrupted band out (its excess energy over clean data there under a tenth of the isotropic
 /// model's).
+///
+/// ```
+/// use sagd_eval::demo::{Model, Plan, Results, summary_line, verdict};
+/// use serde_json::{Value, json};
+///
+/// # fn main() -> Result<(), sagd_eval::EvalError> {
+/// // An evaluation's JSON: unit energy per band but in the corrupted band [0.3, 0.4).
+/// let eval = |reference: f64, samples: f64, lsd: f64| -> Value {
+///     let bands: Vec<Value> = (0..10)
+///         .map(|i| {
+///             let (r, s) = if i == 3 { (reference, samples) } else { (1.0, 1.0) };
+///             json!({"lo": i as f64 / 10.0, "hi": (i + 1) as f64 / 10.0, "modes": 4,
+///                    "reference": r, "samples": s})
+///         })
+///         .collect();
+///     let radial = json!([{"radius": 0.1, "reference": 1.0, "samples": 1.0}]);
+///     json!({"spectral": {"bands": bands, "radial": radial,
+///                         "log_spectral_distance": lsd, "mode_variance_log_rms": lsd}})
+/// };
+/// let plan = Plan::new(false);
+/// let models = [
+///     Model { key: "isotropic", label: "isotropic", spectrum: "isotropic".into() },
+///     Model { key: "sagd", label: "SAGD", spectrum: plan.sagd_spectrum() },
+/// ];
+/// let results = Results::collect(
+///     &models,
+///     (&eval(1.0, 1.0, 1.0), &eval(37.0, 1.0, 1.0)), // untrained vs clean, corrupted data
+///     &[
+///         (eval(1.0, 9.5, 0.4), eval(37.0, 9.5, 0.3), Value::Null), // isotropic
+///         (eval(1.0, 0.1, 0.3), eval(37.0, 0.1, 0.5), Value::Null), // SAGD
+///     ],
+/// )?;
+/// let v = verdict(&plan, &results);
+/// assert_eq!(v.ratios, (37.0, 9.5, 0.1));
+/// assert!(v.omitted && v.learned.iter().all(|(_, learned, _)| *learned));
+/// let line = summary_line(&plan, &results, std::path::Path::new("report.md"), 75.0);
+/// assert!(line.contains("SAGD left the band out") && line.ends_with("(1m 15s)"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn verdict(plan: &Plan, results: &Results) -> Verdict {
     let untrained = results.row("untrained");
     let band = plan.eval_band();

@@ -43,6 +43,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod demo;
 pub mod error;
 pub mod evaluate;
