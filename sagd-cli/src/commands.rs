@@ -1,4 +1,5 @@
-//! The subcommands.
+//! `sagd spectra`, `sagd noise` and `sagd verify`: flags in, the library's work
+//! ([`sagd_eval::spectra`], [`sagd_datasets::run`], [`sagd_core::verify`]) out, printed.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,19 +8,19 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use sagd_core::grid::fftfreq;
 use sagd_core::registry::{ParamKind, entries};
 use sagd_core::spectrum::config_string;
 use sagd_core::verify::{Outcome, VerifyConfig, verify_spectrum_string};
 use sagd_core::{
     DynShape, ImageShape, NoiseSpectrum, Normalization, RadiusConvention, SpectralCovariance,
-    noise_rng, parse_spectrum,
+    parse_spectrum,
 };
-use sagd_datasets::npy::NpyWriter;
+use sagd_datasets::run::write_noise_npy;
+use sagd_eval::EvalError;
+use sagd_eval::spectra::{spectrum_report, write_spectrum_png};
 use serde_json::json;
 
 use crate::usage;
-use sagd_plot::{HeatMap, LinePlot, Series, write_heatmap_png};
 
 /// `sagd spectra show`.
 #[derive(Debug, Args)]
@@ -182,16 +183,6 @@ fn param_json(v: &sagd_core::ParamValue) -> serde_json::Value {
     }
 }
 
-/// The radial profile of `w(f)²`: (radius in the convention, mean power, count), with the
-/// same bins as `sagd data stats` (one frequency step wide, DC alone in the first).
-fn radial_profile(cov: &SpectralCovariance, radius: RadiusConvention) -> Vec<(f64, f64, usize)> {
-    let grid = cov.grid();
-    sagd_datasets::stats::radial_profile(&cov.power(), grid.height, grid.width, radius)
-        .into_iter()
-        .map(|b| (b.radius, b.power, b.count))
-        .collect()
-}
-
 /// `sagd spectra show`.
 pub fn spectra_show(args: &ShowArgs) -> Result<ExitCode> {
     let spectrum = parse_spec(&args.spec)?;
@@ -201,98 +192,41 @@ pub fn spectra_show(args: &ShowArgs) -> Result<ExitCode> {
         .radius
         .parse()
         .map_err(|e| usage(format!("--radius: {e}")))?;
-    let cov = covariance(spectrum.as_ref(), size, normalization)?;
-    let [c, h, w] = cov.size();
-    let power = cov.power();
-    let profile = radial_profile(&cov, radius);
+    let report = spectrum_report(spectrum.as_ref(), size.dims(), normalization, radius).map_err(
+        |e| match e {
+            EvalError::Request(m) => usage(m),
+            e => anyhow::Error::new(e),
+        },
+    )?;
+    let [c, h, w] = report.size;
     if let Some(path) = &args.png {
-        write_spectrum_png(path, &cov, spectrum.as_ref(), &profile, radius)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_spectrum_png(path, &report).with_context(|| format!("writing {}", path.display()))?;
     }
     if args.json {
-        let rows: Vec<&[f64]> = power.chunks(w).collect();
-        let out = json!({
-            "spectrum": config_string(spectrum.as_ref()),
-            "size": [c, h, w],
-            "normalization": normalization.name(),
-            "radius": radius.name(),
-            "full_support": cov.full_support(),
-            "rank": cov.rank(),
-            "dim": cov.dim(),
-            "log_det_support": cov.log_det_support(),
-            "condition_number": cov.condition_number(),
-            "freq_y": (0..h).map(|k| fftfreq(h, k)).collect::<Vec<_>>(),
-            "freq_x": (0..w).map(|l| fftfreq(w, l)).collect::<Vec<_>>(),
-            "power": rows,
-            "radial_profile": profile.iter().map(|(r, p, n)| json!({"radius": r, "mean_power": p, "count": n})).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&report)?)?
+        );
     } else {
-        println!("spectrum       {}", config_string(spectrum.as_ref()));
-        println!("size           {c}x{h}x{w} (dimension {})", cov.dim());
+        println!("spectrum       {}", report.spectrum);
+        println!("size           {c}x{h}x{w} (dimension {})", report.dim);
         println!("normalization  {normalization}");
-        println!("full support   {}", cov.full_support());
-        println!("rank           {} of {}", cov.rank(), cov.dim());
-        println!("log det (supp) {:.6}", cov.log_det_support());
-        println!("condition      {:.3e}", cov.condition_number());
+        println!("full support   {}", report.full_support);
+        println!("rank           {} of {}", report.rank, report.dim);
+        println!("log det (supp) {:.6}", report.log_det_support);
+        println!("condition      {:.3e}", report.condition_number);
         println!("radial profile (bin centres in the {radius} convention, mean w(f)^2 per bin):");
-        for (r, p, n) in &profile {
-            println!("  {r:>8.4}  {p:>12.5e}  ({n} frequencies)");
+        for b in &report.radial_profile {
+            println!(
+                "  {:>8.4}  {:>12.5e}  ({} frequencies)",
+                b.radius, b.mean_power, b.count
+            );
         }
         if let Some(path) = &args.png {
             println!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_spectrum_png(
-    path: &std::path::Path,
-    cov: &SpectralCovariance,
-    spectrum: &dyn NoiseSpectrum,
-    profile: &[(f64, f64, usize)],
-    radius: RadiusConvention,
-) -> Result<()> {
-    let grid = cov.grid();
-    let (h, w) = (grid.height, grid.width);
-    let power = cov.power();
-    // fftshift: DC in the centre, frequencies increasing left to right and top to bottom.
-    let (sh, sw) = (h / 2, w / 2);
-    let mut shifted = vec![0.0; h * w];
-    for k in 0..h {
-        for l in 0..w {
-            shifted[((k + sh) % h) * w + (l + sw) % w] = power[k * w + l];
-        }
-    }
-    let first = |n: usize| fftfreq(n, (n - n / 2) % n);
-    let last = |n: usize| fftfreq(n, (n - n / 2 + n - 1) % n);
-    let title = format!("w(f)^2 of {}", config_string(spectrum));
-    let map = HeatMap {
-        title: &title,
-        values: &shifted,
-        rows: h,
-        cols: w,
-        log_scale: true,
-        x_label: "f_x (cycles/pixel)",
-        y_label: "f_y (cycles/pixel)",
-        x_range: (first(w), last(w)),
-        y_range: (first(h), last(h)),
-        colorbar_label: "w(f)^2",
-    };
-    let x_label = format!("radius ({radius})");
-    let line = LinePlot {
-        title: "radial profile",
-        x_label: &x_label,
-        y_label: "mean w(f)^2",
-        series: vec![Series {
-            name: "mean power",
-            points: profile.iter().map(|(r, p, _)| (*r, *p)).collect(),
-            markers: true,
-        }],
-        log_x: false,
-        log_y: true,
-    };
-    Ok(write_heatmap_png(path, &map, Some(&line))?)
 }
 
 /// `sagd noise`.
@@ -305,11 +239,6 @@ pub fn noise(args: &NoiseArgs) -> Result<ExitCode> {
     }
     let cov = covariance(spectrum.as_ref(), size, normalization)?;
     let [c, h, w] = cov.size();
-    let mut writer = NpyWriter::create(&args.out, &[args.count, c, h, w])?;
-    let mut rng = noise_rng(args.seed);
-    // Chunks bound memory; the per-image seeds come from `rng` in order, so the result is the
-    // same as one big draw.
-    let chunk = (1 << 22) / cov.dim().max(1) + 1;
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
@@ -317,17 +246,12 @@ pub fn noise(args: &NoiseArgs) -> Result<ExitCode> {
     };
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
-            .expect("valid template"),
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut done = 0;
-    while done < args.count {
-        let n = chunk.min(args.count - done);
-        let values = cov.sample::<f32>(n, &mut rng);
-        writer.write(&values)?;
-        done += n;
-        bar.set_position(done as u64);
-    }
-    writer.finish()?;
+    write_noise_npy(&cov, args.count, args.seed, &args.out, &mut |done| {
+        bar.set_position(done as u64)
+    })
+    .map_err(crate::data::classify)?;
     bar.finish_and_clear();
     if !args.quiet {
         eprintln!(

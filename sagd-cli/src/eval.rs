@@ -1,29 +1,18 @@
 //! `sagd eval`: FID, KID, precision/recall and spectral metrics of samples against a reference,
-//! into `metrics.json` and `spectra.png`.
+//! into `metrics.json` and `spectra.png`. The run is [`sagd_eval::run::eval_run`]; this
+//! parses the flags, draws the progress bar and prints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use sagd_datasets::transform::Pipeline;
-use sagd_eval::evaluate::{Stage, check, parse_metrics};
-use sagd_eval::inception::INPUT_SIZE;
-use sagd_eval::kid::KidOptions;
-use sagd_eval::{EvalError, EvalOptions, EvalReport, FidInception, evaluate};
-use sagd_models::train::device_for;
-use serde_json::{Value, json};
+use sagd_eval::evaluate::{Stage, parse_metrics};
+use sagd_eval::run::{EvalRequest, eval_run};
+use sagd_eval::{EvalError, EvalReport};
 
-use crate::{usage, write_atomic};
-use sagd_plot::{LinePlot, Series, write_line_plots_png};
-
-/// The file name of the FID weights in the shared models folder.
-const WEIGHTS_FILE: &str = "pt_inception-2015-12-05.safetensors";
-
-/// Where pytorch-fid publishes the same weights.
-const WEIGHTS_URL: &str = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth";
+use crate::usage;
 
 /// Arguments of `sagd eval`.
 #[derive(Debug, Args)]
@@ -89,130 +78,38 @@ pub struct EvalArgs {
 /// Bad input is a usage error (exit 2); unreadable files and failures are runtime errors.
 fn eval_error(e: EvalError) -> anyhow::Error {
     match e {
-        EvalError::Input { .. } => usage(e.to_string()),
+        EvalError::Input { .. } | EvalError::Request(_) => usage(e.to_string()),
         EvalError::Dataset(d) => crate::data::classify(d),
+        EvalError::Model(m) if m.is_usage() => usage(m.to_string()),
+        EvalError::About { arg, source } => eval_error(*source).context(arg),
         other => anyhow::Error::new(other),
     }
 }
 
-/// The weights file: `--inception`, `$SAGD_INCEPTION`, or the shared models folder.
-fn weights_path(args: &EvalArgs) -> Result<PathBuf> {
-    find_weights(args.inception.as_deref())
-}
-
-/// The FID Inception weights `sagd eval` would use: `explicit` (`--inception`), else
-/// `$SAGD_INCEPTION`, else `$SAGD_MODELS_DIR/fid-inception/` when the file is there; otherwise
-/// a usage error saying where to get them.
+/// The FID Inception weights `sagd eval` would use ([`sagd_eval::weights::find_weights`]);
+/// none found is a usage error saying where to get them.
 pub fn find_weights(explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(path) = explicit {
-        return Ok(path.to_path_buf());
-    }
-    if let Some(path) = std::env::var_os("SAGD_INCEPTION").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(path));
-    }
-    if let Some(dir) = std::env::var_os("SAGD_MODELS_DIR").filter(|p| !p.is_empty()) {
-        let path = Path::new(&dir).join("fid-inception").join(WEIGHTS_FILE);
-        if path.is_file() {
-            return Ok(path);
-        }
-    }
-    Err(usage(format!(
-        "no FID Inception weights: pass --inception FILE or set SAGD_INCEPTION to {WEIGHTS_FILE} \
-         ($SAGD_MODELS_DIR/fid-inception/) or pytorch-fid's weights ({WEIGHTS_URL}); \
-         or use --metrics spectral"
-    )))
+    sagd_eval::weights::find_weights(explicit).map_err(eval_error)
 }
 
 /// Runs `sagd eval`.
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
-    let metrics = parse_metrics(&args.metrics).map_err(eval_error)?;
-    if args.count == Some(0) {
-        return Err(usage("--count must be at least 1"));
-    }
-    if args.batch == 0 {
-        return Err(usage("--batch must be at least 1"));
-    }
-    if args.out.exists() && !args.out.is_dir() {
-        return Err(usage(format!(
-            "--out {} is a file; expected a folder (new or existing)",
-            args.out.display()
-        )));
-    }
-    if let Some(path) = &args.save_stats {
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if path.is_dir() || !parent.is_dir() {
-            return Err(usage(format!(
-                "--save-stats {}: expected a file path in an existing folder",
-                path.display()
-            )));
-        }
-    }
-    let metrics_path = args.out.join("metrics.json");
-    if metrics_path.exists() && !args.overwrite {
-        return Err(usage(format!(
-            "{} exists; pass --overwrite or choose another --out",
-            metrics_path.display()
-        )));
-    }
-    let needs_inception = metrics.iter().any(|m| m.needs_inception());
-    let weights = if needs_inception {
-        Some(weights_path(args)?)
-    } else {
-        None
-    };
-    if args.save_stats.is_some() && !needs_inception {
-        return Err(usage(
-            "--save-stats saves Inception statistics; add fid to --metrics",
-        ));
-    }
-    let device = device_for(&args.device).map_err(|e| {
-        if e.is_usage() {
-            usage(e.to_string())
-        } else {
-            anyhow::Error::new(e)
-        }
-    })?;
-    let pipeline = Pipeline::parse(&args.transforms).map_err(crate::data::classify)?;
-
-    let samples = sagd_eval::load_images(&args.samples)
-        .map_err(eval_error)
-        .with_context(|| format!("--samples {}", args.samples))?;
-    if let Some(n) = args.count
-        && n > samples.len()
-    {
-        return Err(usage(format!(
-            "--count {n}, but the samples hold {} images",
-            samples.len()
-        )));
-    }
-    let count = args.count.unwrap_or(samples.len());
-    let samples = sagd_eval::sources::subset(samples, count, args.seed);
-    let reference = sagd_eval::load_reference(&args.reference, &pipeline, Some(count), args.seed)
-        .map_err(eval_error)
-        .with_context(|| format!("--reference {}", args.reference))?;
-    let options = EvalOptions {
-        metrics,
+    let request = EvalRequest {
+        samples: args.samples.clone(),
+        reference: args.reference.clone(),
+        transforms: args.transforms.clone(),
+        seed: args.seed,
+        metrics: parse_metrics(&args.metrics).map_err(eval_error)?,
+        count: args.count,
+        inception: args.inception.clone(),
+        save_stats: args.save_stats.clone(),
         batch: args.batch,
-        kid: KidOptions {
-            subsets: args.kid_subsets,
-            subset_size: args.kid_subset_size,
-            seed: args.seed,
-        },
-        pr_k: 3,
+        kid_subsets: args.kid_subsets,
+        kid_subset_size: args.kid_subset_size,
+        device: args.device.clone(),
+        out: args.out.clone(),
+        overwrite: args.overwrite,
     };
-    check(&samples, &reference, weights.is_some(), &options).map_err(eval_error)?;
-    let model = match &weights {
-        Some(path) => Some(
-            FidInception::load(path, &device)
-                .map_err(eval_error)
-                .with_context(|| "--inception".to_string())?,
-        ),
-        None => None,
-    };
-
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -224,108 +121,29 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
-    let report = evaluate(
-        &samples,
-        &reference,
-        model.as_ref(),
-        &options,
-        &mut |stage, done, total| {
-            if bar.length() != Some(total as u64) || done as u64 <= bar.position() {
-                bar.reset();
-                bar.set_length(total as u64);
-                bar.set_message(match stage {
-                    Stage::SampleFeatures => "Inception features: samples",
-                    Stage::ReferenceFeatures => "Inception features: reference",
-                });
-            }
-            bar.set_position(done as u64);
-        },
-    )
-    .map_err(eval_error)?;
+    let result = eval_run(&request, &mut |stage, done, total| {
+        if bar.length() != Some(total as u64) || done as u64 <= bar.position() {
+            bar.reset();
+            bar.set_length(total as u64);
+            bar.set_message(match stage {
+                Stage::SampleFeatures => "Inception features: samples",
+                Stage::ReferenceFeatures => "Inception features: reference",
+            });
+        }
+        bar.set_position(done as u64);
+    });
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    if let (Some(path), Some(stats)) = (&args.save_stats, &report.reference_stats) {
-        stats
-            .save_npz(path)
-            .map_err(eval_error)
-            .with_context(|| format!("--save-stats {}", path.display()))?;
-    }
-    let plot_path = args.out.join("spectra.png");
-    if let Some(spectral) = &report.spectral {
-        write_spectra_png(&plot_path, spectral)?;
-    }
-    let summary = summary_json(args, &report, model.as_ref(), seconds, &plot_path);
-    write_json_atomic(&metrics_path, &summary)?;
-    for warning in &report.warnings {
+    let run = result.map_err(eval_error)?;
+    for warning in &run.report.warnings {
         eprintln!("warning: {warning}");
     }
     if args.json {
+        let summary = serde_json::to_value(&run.summary)?;
         crate::print_stdout(&format!("{}\n", serde_json::to_string(&summary)?))?;
     } else {
-        crate::print_stdout(&summary_text(&report, seconds, &args.out))?;
+        crate::print_stdout(&summary_text(&run.report, run.summary.seconds, &args.out))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn summary_json(
-    args: &EvalArgs,
-    report: &EvalReport,
-    model: Option<&FidInception>,
-    seconds: f64,
-    plot_path: &Path,
-) -> Value {
-    let mut summary = json!({
-        "samples": args.samples,
-        "reference": args.reference,
-        "reference_transforms": args.transforms,
-        "sample_count": report.sample_count,
-        "reference_count": report.reference_count,
-        "metrics": metric_names(&args.metrics),
-        "count": args.count,
-        "fid": report.fid,
-        "kid": report.kid,
-        "precision_recall": report.precision_recall,
-        "spectral": report.spectral,
-        "warnings": report.warnings,
-        "feature_seconds": report.feature_seconds,
-        "feature_images_per_s": report.feature_images_per_s,
-        "device": args.device,
-        "seed": args.seed,
-        "seconds": seconds,
-    });
-    if let Some(model) = model {
-        let info = model.info();
-        summary["inception"] = json!({
-            "weights": info.path,
-            "sha256": info.sha256,
-            "format": info.format.name(),
-            "features": "pool3 (2048-d), pytorch-fid's FID Inception-v3",
-            "input": format!(
-                "8-bit quantised (floor(255 x + 0.5)), /255, bilinear resize to \
-                 {INPUT_SIZE}x{INPUT_SIZE} with half-pixel centres and no antialiasing \
-                 (align_corners = false), 2x - 1; grey copied to 3 channels"
-            ),
-            "batch": args.batch,
-        });
-    }
-    if report.spectral.is_some() {
-        summary["spectra_png"] = json!(plot_path);
-    }
-    if let Some(path) = &args.save_stats {
-        summary["saved_stats"] = json!(path);
-    }
-    summary
-}
-
-/// The metric names as parsed (the command has already refused an invalid list).
-fn metric_names(list: &str) -> Vec<&'static str> {
-    parse_metrics(list)
-        .map(|m| m.iter().map(|m| m.name()).collect())
-        .unwrap_or_default()
 }
 
 fn summary_text(report: &EvalReport, seconds: f64, out: &Path) -> String {
@@ -379,63 +197,4 @@ fn summary_text(report: &EvalReport, seconds: f64, out: &Path) -> String {
         ));
     }
     text
-}
-
-fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
-    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
-}
-
-/// Radial spectra (log-log) and band ratios (linear) side by side.
-fn write_spectra_png(path: &Path, s: &sagd_eval::SpectralReport) -> Result<()> {
-    let positive = |points: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
-        points
-            .into_iter()
-            .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
-            .collect()
-    };
-    let spectra = LinePlot {
-        title: "radial power spectrum (mean image included)",
-        x_label: "radius (cycles/pixel)",
-        y_label: "power",
-        series: vec![
-            Series {
-                name: "reference",
-                points: positive(s.radial.iter().map(|p| (p.radius, p.reference)).collect()),
-                markers: false,
-            },
-            Series {
-                name: "samples",
-                points: positive(s.radial.iter().map(|p| (p.radius, p.samples)).collect()),
-                markers: false,
-            },
-        ],
-        log_x: true,
-        log_y: true,
-    };
-    let ratios = LinePlot {
-        title: "band energy / reference's, unit-radius bands",
-        x_label: "band centre (unit radius)",
-        y_label: "ratio",
-        series: vec![
-            Series {
-                name: "reference (1)",
-                points: vec![(0.05, 1.0), (0.95, 1.0)],
-                markers: false,
-            },
-            Series {
-                name: "samples",
-                points: positive(
-                    s.bands
-                        .iter()
-                        .filter_map(|b| b.ratio.map(|r| ((b.lo + b.hi) / 2.0, r)))
-                        .collect(),
-                ),
-                markers: true,
-            },
-        ],
-        log_x: false,
-        // Linear: ratios sit near 1, where a log axis's decade ticks say nothing.
-        log_y: false,
-    };
-    Ok(write_line_plots_png(path, &[&spectra, &ratios])?)
 }

@@ -1,6 +1,15 @@
 //! `sagd`: the command-line tool of the sagd framework.
 //!
 //! Exit codes: 0 success, 1 runtime failure (or a failed verification), 2 bad input.
+//!
+//! The commands parse their flags into the library's typed requests, call one library
+//! function, draw its progress and print its result; a library error whose kind is the user's
+//! (a bad value, a missing file named on the command line) exits 2. The work lives in
+//! `sagd_samplers::run` (`sample`), `sagd_eval::run` (`eval`), `sagd_eval::theory`
+//! (`theory`), `sagd_eval::spectra` (`spectra show`), `sagd_datasets::run` (`data`, `noise`,
+//! `verify --data`), `sagd_core::verify` (`verify`), `sagd_models::train` (`train`) and
+//! `sagd_eval::demo` (the demo's plan and report; the demo's stages run here as child
+//! processes of this binary).
 
 mod commands;
 mod data;

@@ -83,6 +83,16 @@ pub enum DatasetError {
     /// An error from sagd-core (shapes, spectra).
     #[error(transparent)]
     Core(#[from] sagd_core::CoreError),
+    /// A [data command](crate::run)'s request is invalid: the message names the request's
+    /// field by the `sagd data` flag that sets it (`--count` for `count`).
+    #[error("{0}")]
+    Request(String),
+    /// Writing a `.npy` file failed.
+    #[error(transparent)]
+    Write(#[from] crate::npy::NpyError),
+    /// Drawing a figure failed.
+    #[error(transparent)]
+    Plot(#[from] sagd_plot::PlotError),
 }
 
 impl DatasetError {

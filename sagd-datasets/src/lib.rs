@@ -3,6 +3,11 @@
 //! Data for sagd: the [`Dataset`] type (u8 or f32 images with optional labels, seeded
 //! batching), loaders for real formats, synthetic data with known spectra, transforms and
 //! statistics.
+//!
+//! [`run`] holds the work of the `sagd data` commands, of `sagd noise` (coloured noise into a
+//! `.npy`: drawing is `sagd-core`'s, the file is this crate's) and of `sagd verify --data` (the
+//! terminal-SNR check needs the data's spectrum), so a Rust pipeline calls them as the CLI
+//! does; its figures go through `sagd-plot`.
 
 #![warn(missing_docs)]
 
@@ -13,6 +18,7 @@ pub mod folder;
 pub mod idx;
 pub mod npy;
 pub mod npz;
+pub mod run;
 pub mod spec;
 pub mod split;
 pub mod stats;

@@ -8,7 +8,17 @@
 //! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
 //!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
-//! - [`evaluate`](mod@evaluate): all of it from two image sets, the pipeline behind `sagd eval`.
+//! - [`demo`]: the plan and the report of `sagd demo` (figures, verdict, `summary.json`,
+//!   `report.md`) from its stages' outputs;
+//! - [`spectra`]: a noise spectrum on a grid (power table, rank, radial profile, figure), the
+//!   work of `sagd spectra show`;
+//! - [`evaluate`](mod@evaluate): all of it from two image sets; [`run`]: the whole of
+//!   `sagd eval` (inputs as the CLI names them, checks, weights lookup, `metrics.json`,
+//!   `spectra.png`);
+//! - [`theory`]: the analytic theory of spectral bias on a dataset (`sagd theory predict`) and
+//!   its check against trained linear, circulant and MLP denoisers (`sagd theory validate`):
+//!   here because it compares generated with predicted statistics, and trains
+//!   (`sagd-models`) and samples (`sagd-samplers`) to do so, which `sagd-core` may not.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -33,6 +43,9 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
+pub mod demo;
 pub mod error;
 pub mod evaluate;
 pub mod features;
@@ -41,8 +54,11 @@ mod gram;
 pub mod inception;
 pub mod kid;
 pub mod precision_recall;
+pub mod run;
 pub mod sources;
+pub mod spectra;
 pub mod spectral;
+pub mod theory;
 pub mod weights;
 
 pub use error::EvalError;

@@ -293,3 +293,42 @@ mod tests {
         assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
     }
 }
+
+/// The file name of the FID weights in the shared models folder.
+pub const WEIGHTS_FILE: &str = "pt_inception-2015-12-05.safetensors";
+
+/// Where pytorch-fid publishes the same weights.
+pub const WEIGHTS_URL: &str = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth";
+
+/// The FID Inception weights to use: `explicit` (a path the user gave), else
+/// `$SAGD_INCEPTION`, else `$SAGD_MODELS_DIR/fid-inception/`[`WEIGHTS_FILE`] when that file is
+/// there. Only the last is checked for existence: a path given is loaded (and refused) as is.
+///
+/// # Errors
+/// [`EvalError::Request`] when none is found, saying where to get them (the message names
+/// `sagd eval`'s `--inception` and `--metrics spectral`).
+///
+/// ```
+/// let given = std::path::Path::new("my-weights.safetensors");
+/// assert_eq!(sagd_eval::weights::find_weights(Some(given))?, given);
+/// # Ok::<(), sagd_eval::EvalError>(())
+/// ```
+pub fn find_weights(explicit: Option<&Path>) -> Result<PathBuf, EvalError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("SAGD_INCEPTION").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    if let Some(dir) = std::env::var_os("SAGD_MODELS_DIR").filter(|p| !p.is_empty()) {
+        let path = Path::new(&dir).join("fid-inception").join(WEIGHTS_FILE);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err(EvalError::Request(format!(
+        "no FID Inception weights: pass --inception FILE or set SAGD_INCEPTION to {WEIGHTS_FILE} \
+         ($SAGD_MODELS_DIR/fid-inception/) or pytorch-fid's weights ({WEIGHTS_URL}); \
+         or use --metrics spectral"
+    )))
+}

@@ -12,7 +12,11 @@
 //! - [`affine::generated_mode_variances`]: the exact generated variance per Fourier mode of a
 //!   deterministic sampler with an affine (`linear`, `circulant`) denoiser;
 //! - [`OracleDenoiser`]: the exact posterior-mean denoiser of Gaussian, `grf` and `gmm` data
-//!   under any spectrum, usable wherever a trained model is.
+//!   under any spectrum, usable wherever a trained model is;
+//! - [`run`]: the whole sampling run of `sagd sample` (a checkpoint or an oracle → samples in
+//!   the data's range, `samples.npy`, `grid.png`, `summary.json`, the oracle's checks), here
+//!   because it is sampling: it loads models (`sagd-models`) and data laws (`sagd-datasets`)
+//!   and draws its grid through `sagd-plot`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -46,6 +50,7 @@ pub mod ddpm;
 pub mod error;
 pub mod ode;
 pub mod oracle;
+pub mod run;
 pub mod sampler;
 pub mod timesteps;
 
