@@ -308,7 +308,7 @@ fn checked_bytes(width: usize, height: usize, channels: usize) -> Option<usize> 
         })
 }
 
-/// plotters' errors borrow nothing but are not all `Send + Sync`; keep their text.
+/// plotters' error types differ from call to call; their text is what a caller can use.
 fn drawing<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| anyhow!("drawing failed: {e}"))
 }
@@ -362,14 +362,22 @@ fn elide(text: &str, font: &FontDesc, max_w: u32) -> Result<String> {
     if text_width(text, font)? <= max_w {
         return Ok(text.to_string());
     }
+    // Binary search on the number of characters kept: long names stay cheap.
     let chars: Vec<char> = text.chars().collect();
-    for keep in (0..chars.len()).rev() {
-        let candidate: String = chars[..keep].iter().collect::<String>() + "…";
-        if text_width(&candidate, font)? <= max_w {
-            return Ok(candidate);
+    let cut = |keep: usize| chars[..keep].iter().collect::<String>() + "…";
+    let (mut fits, mut too_long) = (0, chars.len());
+    if text_width(&cut(0), font)? > max_w {
+        return Ok(String::new());
+    }
+    while too_long - fits > 1 {
+        let mid = (fits + too_long) / 2;
+        if text_width(&cut(mid), font)? <= max_w {
+            fits = mid;
+        } else {
+            too_long = mid;
         }
     }
-    Ok(String::new())
+    Ok(cut(fits))
 }
 
 /// The title broken into lines that fit `panel_w`, at spaces and after `,;:`
@@ -384,7 +392,7 @@ fn wrap_title(title: &str, panel_w: u32) -> Result<Vec<String>> {
     let mut cur = String::new();
     for ch in title.chars() {
         cur.push(if ch.is_whitespace() { ' ' } else { ch });
-        if matches!(ch, ' ' | ',' | ';' | ':') || ch.is_whitespace() {
+        if matches!(ch, ',' | ';' | ':') || ch.is_whitespace() {
             pieces.push(std::mem::take(&mut cur));
         }
     }
@@ -828,7 +836,8 @@ fn draw_thick_path(area: &Area, points: &[(i32, i32)], colour: RGBColor) -> Resu
     Ok(())
 }
 
-/// The legend, in the plot corner that hides the fewest data points and line pieces.
+/// The legend where it hides the fewest data points and line pieces: a corner when one is
+/// as good as any place, else somewhere down either side.
 fn draw_legend<'a, 'b: 'a>(
     chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>,
     plot: &LinePlot,
