@@ -616,7 +616,7 @@ impl Axis {
 
     /// Thin for a vertical axis `len` pixels long.
     fn thin_vertical(&mut self, len: u32) {
-        self.thin(len, |_, _| TICK_SIZE as u32 + 6);
+        self.thin(len, |_, _| TICK_SIZE as u32 + 10);
     }
 
     fn max_label_width(&self) -> Result<u32> {

@@ -65,8 +65,9 @@ fn pow10(k: i64) -> f64 {
 }
 
 /// Ticks for a logarithmic axis over `[lo, hi]` (both positive): decades
-/// (thinned to at most ~8), or 1/2/5 (then 1..9) multiples of decades when
-/// the range holds fewer than three decade ticks, falling back to linear ticks.
+/// (thinned to at most ~8) when the range holds three decade ticks or more;
+/// otherwise 1/2/5 (then 1..9) multiples of decades, or round linear steps
+/// when those cover more of the axis (a range inside a decade: 0.8, 0.9, 1, 1.1).
 pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     if !(lo > 0.0 && hi.is_finite() && lo.is_finite()) {
         return Vec::new();
@@ -87,7 +88,7 @@ pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let tol_lo = lo * (1.0 - 1e-9);
     let tol_hi = hi * (1.0 + 1e-9);
     // Three labelled ticks at least where the range allows, so that the scale can be read.
-    let mut fallback = Vec::new();
+    let mut mantissa_ticks = Vec::new();
     for mantissas in [&[1, 2, 5][..], &[1, 2, 3, 4, 5, 6, 7, 8, 9][..]] {
         let ticks: Vec<f64> = (k0 - 1..=k1 + 1)
             .flat_map(|k| {
@@ -97,20 +98,27 @@ pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
             })
             .filter(|v| *v >= tol_lo && *v <= tol_hi)
             .collect();
-        if ticks.len() >= 3 {
-            return ticks;
+        if ticks.len() >= 3 || (mantissa_ticks.is_empty() && ticks.len() == 2) {
+            mantissa_ticks = ticks;
         }
-        if fallback.is_empty() && ticks.len() == 2 {
-            fallback = ticks;
+        if mantissa_ticks.len() >= 3 {
+            break;
         }
     }
-    if !fallback.is_empty() {
-        return fallback;
-    }
-    nice_ticks(lo, hi, 4)
+    let linear: Vec<f64> = nice_ticks(lo, hi, 5)
         .into_iter()
         .filter(|v| *v > 0.0)
-        .collect()
+        .collect();
+    // The share of the axis (in log units) between the first and the last tick.
+    let cover = |t: &[f64]| match (t.first(), t.last()) {
+        (Some(a), Some(b)) if t.len() >= 2 => (b / a).ln() / (hi / lo).ln(),
+        _ => 0.0,
+    };
+    if mantissa_ticks.is_empty() || cover(&linear) > cover(&mantissa_ticks) + 0.1 {
+        linear
+    } else {
+        mantissa_ticks
+    }
 }
 
 /// First and last integer decade exponents inside `[lo, hi]`.
@@ -213,7 +221,14 @@ pub(crate) fn log_labels(ticks: &[f64]) -> Vec<String> {
         .iter()
         .map(|&v| {
             if plain {
-                let decimals = (-(v.log10() + 1e-9).floor()).clamp(0.0, 10.0) as usize;
+                // The fewest decimals that still give the value back (1.5, not 2).
+                let decimals = (0..=10)
+                    .find(|d| {
+                        format!("{v:.d$}")
+                            .parse::<f64>()
+                            .is_ok_and(|p| (p - v).abs() <= 1e-9 * v.abs())
+                    })
+                    .unwrap_or(10);
                 tidy_number(&format!("{v:.decimals$}"))
             } else {
                 tidy_number(&format!("{v:.3e}"))
@@ -320,8 +335,13 @@ mod tests {
             log_labels(&[0.1, 1.0, 10.0, 100.0]),
             ["0.1", "1", "10", "100"]
         );
-        // Linear fallback ticks inside one decade keep their decimals.
+        // Linear ticks inside one decade keep their decimals.
         assert_eq!(log_labels(&[2.8, 3.0, 3.2]), ["2.8", "3", "3.2"]);
+        assert_eq!(
+            log_labels(&[0.8, 1.0, 1.5, 2.5]),
+            ["0.8", "1", "1.5", "2.5"]
+        );
+        assert_eq!(log_ticks(0.73, 1.3).len(), 6);
     }
 
     #[test]
