@@ -2,10 +2,16 @@
 //! image grids. Every figure is written atomically (a temporary file, then a rename), and
 //! degenerate data (NaN, infinities, constant tables, empty series, non-positive values on log
 //! axes) never panics.
+//!
+//! Plots are drawn with [`plotters`] on its bitmap backend; text is set in DejaVu Sans, which
+//! the `dejavu` crate bundles, so a figure comes out the same on every machine and needs no
+//! system font. `cargo run -p sagd-plot --example gallery -- DIR` writes one figure of each
+//! kind, degenerate data included, to look at.
 
 use std::path::{Path, PathBuf};
 
 mod render;
+mod ticks;
 
 pub use render::{HeatMap, LinePlot, Series};
 
@@ -66,4 +72,58 @@ pub fn write_image_grid_png(
         path,
         render::write_image_grid_png(path, images, n, c, h, w, cols, scale),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_figure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("fig.png");
+        let plot = LinePlot {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            series: vec![Series {
+                name: "s",
+                points: vec![(1.0, 1.0), (2.0, 4.0)],
+                markers: false,
+            }],
+            log_x: false,
+            log_y: false,
+        };
+        let errors = [
+            write_line_plot_png(&path, &plot).unwrap_err(),
+            write_line_plots_png(&path, &[]).unwrap_err(),
+            write_image_grid_png(&path, &[0.0; 3], 1, 1, 2, 2, 1, 1).unwrap_err(),
+            write_heatmap_png(
+                &path,
+                &HeatMap {
+                    title: "t",
+                    values: &[1.0],
+                    rows: 1,
+                    cols: 1,
+                    log_scale: true,
+                    x_label: "x",
+                    y_label: "y",
+                    x_range: (0.0, 0.0),
+                    y_range: (0.0, 0.0),
+                    colorbar_label: "c",
+                },
+                Some(&plot),
+            )
+            .unwrap_err(),
+        ];
+        for err in errors {
+            let PlotError::Figure { path: p, message } = &err;
+            assert_eq!(p, &path);
+            assert!(!message.is_empty());
+            assert!(
+                err.to_string().starts_with(&path.display().to_string()),
+                "{err}"
+            );
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! The hand-written rasteriser (to be replaced by a plotting library).
+//! Figures drawn with `plotters` on its bitmap backend, text in DejaVu Sans.
 //!
 //! Three kinds of figures are supported:
 //!
@@ -8,21 +8,30 @@
 //!   or logarithmic axes;
 //! * [`write_image_grid_png`]: a grid of grayscale or RGB images.
 //!
-//! Everything is rasterised into an in-memory canvas with an 8x8 bitmap font
-//! and written atomically (a temporary file in the target directory, then a
-//! rename). Degenerate data (NaN, infinities, constant tables, empty series,
+//! Plots are drawn into an RGB buffer and encoded with `image`, then written
+//! atomically (a temporary file in the target directory, then a rename).
+//! Degenerate data (NaN, infinities, constant tables, empty series,
 //! non-positive values on log axes) never panics: such values are skipped or
 //! drawn in a distinct colour.
 
 use std::fs;
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::image::codecs::png::PngEncoder;
 use ::image::{ExtendedColorType, ImageEncoder};
-use anyhow::{Context, Result, ensure};
-use font8x8::{BASIC_FONTS, GREEK_FONTS, LATIN_FONTS, UnicodeFonts};
+use anyhow::{Context, Result, anyhow, ensure};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::ticks::{
+    format_sig, linear_labels, log_labels, log_minor_ticks, log_ticks, nice_ticks, widen_degenerate,
+};
 
 /// A heat map of a 2-D table with a colour bar, and next to it a line plot; one PNG.
 ///
@@ -86,19 +95,27 @@ pub(crate) fn write_heatmap_png(
     map: &HeatMap,
     profile: Option<&LinePlot>,
 ) -> Result<()> {
-    let panel = HeatPanel::new(map)
+    // Fonts are looked up when a font is made, and layouts measure text before drawing.
+    register_fonts()?;
+    let layout = HeatLayout::new(map)
         .with_context(|| format!("preparing heat map {:?} for {}", map.title, path.display()))?;
-    let (width, height) = heatmap_canvas_size(&panel, profile.is_some());
-    let mut canvas = Canvas::new(width, height)?;
-    panel.draw(&mut canvas, 0, 0);
+    // Both panels share one title band, so that their plot areas start at the same height.
+    let mut titles = vec![wrap_title(map.title, layout.width)?];
     if let Some(plot) = profile {
-        draw_line_plot(
-            &mut canvas,
-            Rect::new(panel.width, 0, PROFILE_WIDTH, height as i64),
-            plot,
-        );
+        titles.push(wrap_title(plot.title, PROFILE_WIDTH)?);
     }
-    write_png_atomic(path, &canvas.pixels, width, height, ExtendedColorType::Rgb8)
+    let title_h = title_band(&titles);
+    let layout = layout.with_title_band(title_h);
+    let (width, height) = heatmap_canvas_size(&layout, profile.is_some());
+    let pixels = render(width, height, |root| {
+        let (left, right) = root.split_horizontally(layout.width);
+        layout.draw(&left, &titles[0])?;
+        if let Some(plot) = profile {
+            draw_line_plot(&right, plot, &titles[1], title_h)?;
+        }
+        Ok(())
+    })?;
+    write_png_atomic(path, &pixels, width, height, ExtendedColorType::Rgb8)
 }
 
 /// Render line plots side by side, left to right, into one PNG file.
@@ -108,27 +125,24 @@ pub(crate) fn write_line_plots_png(path: &Path, plots: &[&LinePlot]) -> Result<(
         "no plots to draw into {}",
         path.display()
     );
-    let width = LINE_PLOT_WIDTH as usize * plots.len();
-    let mut canvas = Canvas::new(width, LINE_PLOT_HEIGHT as usize)?;
-    for (i, plot) in plots.iter().enumerate() {
-        draw_line_plot(
-            &mut canvas,
-            Rect::new(
-                i as i64 * LINE_PLOT_WIDTH,
-                0,
-                LINE_PLOT_WIDTH,
-                LINE_PLOT_HEIGHT,
-            ),
-            plot,
-        );
-    }
-    write_png_atomic(
-        path,
-        &canvas.pixels,
-        canvas.width,
-        canvas.height,
-        ExtendedColorType::Rgb8,
-    )
+    register_fonts()?;
+    let titles = plots
+        .iter()
+        .map(|p| wrap_title(p.title, LINE_PLOT_WIDTH))
+        .collect::<Result<Vec<_>>>()?;
+    let title_h = title_band(&titles);
+    let width = (LINE_PLOT_WIDTH as usize)
+        .checked_mul(plots.len())
+        .context("too many plots")?;
+    let height = LINE_PLOT_HEIGHT as usize;
+    let pixels = render(width, height, |root| {
+        let panels = root.split_evenly((1, plots.len()));
+        for ((panel, plot), title) in panels.iter().zip(plots).zip(&titles) {
+            draw_line_plot(panel, plot, title, title_h)?;
+        }
+        Ok(())
+    })?;
+    write_png_atomic(path, &pixels, width, height, ExtendedColorType::Rgb8)
 }
 
 /// Render a single line plot to PNG.
@@ -140,6 +154,9 @@ pub(crate) fn write_line_plot_png(path: &Path, plot: &LinePlot) -> Result<()> {
 ///
 /// Values are clamped to `[0, 1]` and NaN is drawn as 0. Gaps and unused grid
 /// cells are white. When `n < cols` the grid is only `n` images wide.
+///
+/// The pixels are copied straight into the PNG (no axes or text to draw), so
+/// that images stay exact: each value is one `scale` x `scale` block.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_image_grid_png(
     path: &Path,
@@ -186,12 +203,7 @@ pub(crate) fn write_image_grid_png(
         .checked_mul(tile_h)
         .and_then(|v| v.checked_add((grid_rows - 1) * GRID_GAP))
         .context("image grid: output too tall")?;
-    let bytes = out_w
-        .checked_mul(out_h)
-        .and_then(|v| v.checked_mul(c))
-        .filter(|&b| {
-            b <= MAX_IMAGE_BYTES && out_w <= u32::MAX as usize && out_h <= u32::MAX as usize
-        })
+    let bytes = checked_bytes(out_w, out_h, c)
         .with_context(|| format!("image grid: output of {out_w}x{out_h} pixels is too large"))?;
 
     let mut buf = vec![255u8; bytes];
@@ -222,50 +234,45 @@ pub(crate) fn write_image_grid_png(
 // Constants
 // ---------------------------------------------------------------------------
 
-type Rgb = [u8; 3];
+/// The family name under which the bundled DejaVu Sans is registered with plotters.
+const FONT: &str = "sagd-dejavu-sans";
+/// Title text size in pixels: one size for every panel of every figure.
+const TITLE_SIZE: f64 = 18.0;
+/// Axis-label (description) text size in pixels.
+const DESC_SIZE: f64 = 15.0;
+/// Tick-label and legend text size in pixels.
+const TICK_SIZE: f64 = 14.0;
+/// Titles longer than this many lines are cut with an ellipsis.
+const MAX_TITLE_LINES: usize = 3;
 
-const WHITE: Rgb = [255, 255, 255];
-const BLACK: Rgb = [0, 0, 0];
-const GRID_COLOUR: Rgb = [228, 228, 228];
-const TEXT_GREY: Rgb = [110, 110, 110];
+const GRID_COLOUR: RGBColor = RGBColor(222, 222, 222);
+const MINOR_GRID_COLOUR: RGBColor = RGBColor(242, 242, 242);
+const TEXT_GREY: RGBColor = RGBColor(110, 110, 110);
 /// Cells with values `<= 0` on a log-scaled heat map.
-const ZERO_COLOUR: Rgb = [200, 200, 200];
+const ZERO_COLOUR: RGBColor = RGBColor(200, 200, 200);
 /// NaN / infinite cells of a heat map.
-const NAN_COLOUR: Rgb = [220, 30, 30];
-
-/// Viridis-like control points (position, colour), linearly interpolated.
-const COLORMAP: [(f64, Rgb); 9] = [
-    (0.000, [68, 1, 84]),
-    (0.125, [72, 40, 120]),
-    (0.250, [62, 74, 137]),
-    (0.375, [49, 104, 142]),
-    (0.500, [38, 130, 142]),
-    (0.625, [31, 158, 137]),
-    (0.750, [53, 183, 121]),
-    (0.875, [109, 205, 89]),
-    (1.000, [253, 231, 37]),
-];
+const NAN_COLOUR: RGBColor = RGBColor(220, 30, 30);
 
 /// Distinct series colours (a categorical palette).
-const PALETTE: [Rgb; 10] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-    [188, 189, 34],
-    [23, 190, 207],
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
-const LINE_PLOT_WIDTH: i64 = 720;
-const LINE_PLOT_HEIGHT: i64 = 480;
+const LINE_PLOT_WIDTH: u32 = 720;
+const LINE_PLOT_HEIGHT: u32 = 480;
 /// Width of the line-plot panel next to a heat map.
-const PROFILE_WIDTH: i64 = 560;
+const PROFILE_WIDTH: u32 = 560;
 /// Minimum height of the line-plot panel next to a heat map.
-const PROFILE_MIN_HEIGHT: i64 = 400;
+const PROFILE_MIN_HEIGHT: u32 = 400;
 const GRID_GAP: usize = 2;
 /// Refuse to allocate canvases larger than this many bytes.
 const MAX_IMAGE_BYTES: usize = 1 << 30;
@@ -275,295 +282,189 @@ const HEAT_MIN_SIDE: usize = 256;
 const HEAT_MIN_EXTENT: usize = 128;
 /// Heat maps larger than this are downsampled (nearest cell).
 const HEAT_MAX_SIDE: usize = 1024;
-const TICK_LEN: i64 = 5;
-const MINOR_TICK_LEN: i64 = 3;
-const GLYPH: i64 = 8;
+/// plotters' default tick length; labels sit twice as far from the axis.
+const TICK_LEN: u32 = 5;
+/// Space between the bottom of the tick labels and the axis description.
+const DESC_GAP: u32 = 8;
+/// Blank border around every panel.
+const PAD: u32 = 12;
+const CB_GAP: u32 = 18;
+const CB_WIDTH: u32 = 18;
+const SWATCH: u32 = 13;
+const SWATCH_ROW: u32 = 20;
+
+type Area<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 
 // ---------------------------------------------------------------------------
-// Canvas and primitive drawing
+// Canvas, fonts and text
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Rect {
-    x: i64,
-    y: i64,
-    w: i64,
-    h: i64,
-}
-
-impl Rect {
-    fn new(x: i64, y: i64, w: i64, h: i64) -> Self {
-        Rect {
-            x,
-            y,
-            w: w.max(1),
-            h: h.max(1),
-        }
-    }
-
-    fn contains(&self, x: i64, y: i64) -> bool {
-        x >= self.x && x < self.x + self.w && y >= self.y && y < self.y + self.h
-    }
-
-    fn right(&self) -> i64 {
-        self.x + self.w
-    }
-
-    fn bottom(&self) -> i64 {
-        self.y + self.h
-    }
-}
-
-/// An RGB raster with clipped drawing operations.
-struct Canvas {
-    width: usize,
-    height: usize,
-    pixels: Vec<u8>,
-}
-
-impl Canvas {
-    fn new(width: usize, height: usize) -> Result<Self> {
-        let bytes = width
-            .checked_mul(height)
-            .and_then(|v| v.checked_mul(3))
-            .filter(|&b| {
-                b <= MAX_IMAGE_BYTES && width <= u32::MAX as usize && height <= u32::MAX as usize
-            })
-            .with_context(|| format!("plot of {width}x{height} pixels is too large"))?;
-        ensure!(width > 0 && height > 0, "plot has zero size");
-        Ok(Canvas {
-            width,
-            height,
-            pixels: vec![255; bytes],
+fn checked_bytes(width: usize, height: usize, channels: usize) -> Option<usize> {
+    width
+        .checked_mul(height)
+        .and_then(|v| v.checked_mul(channels))
+        .filter(|&b| {
+            b <= MAX_IMAGE_BYTES && width <= u32::MAX as usize && height <= u32::MAX as usize
         })
-    }
-
-    fn set(&mut self, x: i64, y: i64, colour: Rgb) {
-        if x < 0 || y < 0 || x >= self.width as i64 || y >= self.height as i64 {
-            return;
-        }
-        let i = (y as usize * self.width + x as usize) * 3;
-        self.pixels[i..i + 3].copy_from_slice(&colour);
-    }
-
-    #[cfg(test)]
-    fn get(&self, x: usize, y: usize) -> Rgb {
-        let i = (y * self.width + x) * 3;
-        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
-    }
-
-    fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, colour: Rgb) {
-        let x0 = x.max(0);
-        let y0 = y.max(0);
-        let x1 = x.saturating_add(w).min(self.width as i64);
-        let y1 = y.saturating_add(h).min(self.height as i64);
-        for yy in y0..y1 {
-            for xx in x0..x1 {
-                self.set(xx, yy, colour);
-            }
-        }
-    }
-
-    fn outline(&mut self, r: Rect, colour: Rgb) {
-        self.fill_rect(r.x - 1, r.y - 1, r.w + 2, 1, colour);
-        self.fill_rect(r.x - 1, r.bottom(), r.w + 2, 1, colour);
-        self.fill_rect(r.x - 1, r.y - 1, 1, r.h + 2, colour);
-        self.fill_rect(r.right(), r.y - 1, 1, r.h + 2, colour);
-    }
-
-    /// A line of the given thickness, clipped to `clip`.
-    fn line(&mut self, p0: (f64, f64), p1: (f64, f64), thickness: i64, colour: Rgb, clip: Rect) {
-        let Some((a, b)) = clip_segment(p0, p1, clip) else {
-            return;
-        };
-        let (mut x, mut y) = (a.0.round() as i64, a.1.round() as i64);
-        let (x1, y1) = (b.0.round() as i64, b.1.round() as i64);
-        let dx = (x1 - x).abs();
-        let dy = -(y1 - y).abs();
-        let sx = if x < x1 { 1 } else { -1 };
-        let sy = if y < y1 { 1 } else { -1 };
-        let mut err = dx + dy;
-        let half = thickness / 2;
-        loop {
-            for oy in 0..thickness {
-                for ox in 0..thickness {
-                    let (px, py) = (x - half + ox, y - half + oy);
-                    if clip.contains(px, py) {
-                        self.set(px, py, colour);
-                    }
-                }
-            }
-            if x == x1 && y == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
-        }
-    }
-
-    fn marker(&mut self, cx: i64, cy: i64, colour: Rgb, clip: Rect) {
-        if cx < clip.x - 3 || cx > clip.right() + 3 || cy < clip.y - 3 || cy > clip.bottom() + 3 {
-            return;
-        }
-        for dy in -3..=3i64 {
-            for dx in -3..=3i64 {
-                if dx * dx + dy * dy <= 10 && clip.contains(cx + dx, cy + dy) {
-                    self.set(cx + dx, cy + dy, colour);
-                }
-            }
-        }
-    }
-
-    /// Horizontal text with its top-left corner at `(x, y)`.
-    fn text(&mut self, x: i64, y: i64, s: &str, scale: i64, colour: Rgb) {
-        for (i, ch) in s.chars().enumerate() {
-            let g = glyph(ch);
-            let cx = x + i as i64 * GLYPH * scale;
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..8i64 {
-                    if bits & (1 << col) != 0 {
-                        self.fill_rect(
-                            cx + col * scale,
-                            y + row as i64 * scale,
-                            scale,
-                            scale,
-                            colour,
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    /// Text rotated 90 degrees counter-clockwise (reading bottom to top);
-    /// `(x, y)` is the bottom-left corner of the rotated text box.
-    fn text_up(&mut self, x: i64, y: i64, s: &str, scale: i64, colour: Rgb) {
-        for (i, ch) in s.chars().enumerate() {
-            let g = glyph(ch);
-            let base = y - i as i64 * GLYPH * scale;
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..8i64 {
-                    if bits & (1 << col) != 0 {
-                        self.fill_rect(
-                            x + row as i64 * scale,
-                            base - (col + 1) * scale,
-                            scale,
-                            scale,
-                            colour,
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    fn text_centred(&mut self, cx: i64, y: i64, s: &str, scale: i64, colour: Rgb) {
-        self.text(cx - text_width(s, scale) / 2, y, s, scale, colour);
-    }
-
-    /// Rotated text centred vertically on `cy`, occupying columns `x..x + 8 * scale`.
-    fn text_up_centred(&mut self, x: i64, cy: i64, s: &str, scale: i64, colour: Rgb) {
-        self.text_up(x, cy + text_width(s, scale) / 2, s, scale, colour);
-    }
 }
 
-/// Clip a segment to `r` (Liang-Barsky); `None` when it lies outside or is not finite.
-fn clip_segment(p0: (f64, f64), p1: (f64, f64), r: Rect) -> Option<((f64, f64), (f64, f64))> {
-    if ![p0.0, p0.1, p1.0, p1.1].iter().all(|v| v.is_finite()) {
-        return None;
+/// plotters' error types differ from call to call; their text is what a caller can use.
+fn drawing<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
+    r.map_err(|e| anyhow!("drawing failed: {e}"))
+}
+
+/// Draw on a white `width` x `height` RGB canvas and return its pixels.
+fn render(width: usize, height: usize, draw: impl FnOnce(&Area) -> Result<()>) -> Result<Vec<u8>> {
+    ensure!(width > 0 && height > 0, "plot has zero size");
+    let bytes = checked_bytes(width, height, 3)
+        .with_context(|| format!("plot of {width}x{height} pixels is too large"))?;
+    let mut pixels = vec![255u8; bytes];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width as u32, height as u32))
+            .into_drawing_area();
+        draw(&root)?;
+        drawing(root.present())?;
     }
-    let (xmin, xmax) = (r.x as f64, (r.right() - 1) as f64);
-    let (ymin, ymax) = (r.y as f64, (r.bottom() - 1) as f64);
-    let dx = p1.0 - p0.0;
-    let dy = p1.1 - p0.1;
-    let mut t0 = 0.0f64;
-    let mut t1 = 1.0f64;
-    for (p, q) in [
-        (-dx, p0.0 - xmin),
-        (dx, xmax - p0.0),
-        (-dy, p0.1 - ymin),
-        (dy, ymax - p0.1),
-    ] {
-        if p == 0.0 {
-            if q < 0.0 {
-                return None;
-            }
+    Ok(pixels)
+}
+
+/// Register DejaVu Sans (regular and bold, from the `dejavu` crate, so that figures are the
+/// same on every machine) with plotters, once per process.
+fn register_fonts() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+            && plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).is_ok()
+    });
+    ensure!(ok, "the bundled DejaVu Sans font could not be loaded");
+    Ok(())
+}
+
+fn font(size: f64) -> FontDesc<'static> {
+    (FONT, size).into_font()
+}
+
+fn title_font() -> FontDesc<'static> {
+    (FONT, TITLE_SIZE, FontStyle::Bold).into_font()
+}
+
+fn style(size: f64) -> TextStyle<'static> {
+    TextStyle::from(font(size)).color(&BLACK)
+}
+
+/// Width of `text` in pixels.
+fn text_width(text: &str, font: &FontDesc) -> Result<u32> {
+    Ok(drawing(font.box_size(text))?.0)
+}
+
+/// `text`, cut with an ellipsis so that it is at most `max_w` pixels wide.
+fn elide(text: &str, font: &FontDesc, max_w: u32) -> Result<String> {
+    if text_width(text, font)? <= max_w {
+        return Ok(text.to_string());
+    }
+    // Binary search on the number of characters kept: long names stay cheap.
+    let chars: Vec<char> = text.chars().collect();
+    let cut = |keep: usize| chars[..keep].iter().collect::<String>() + "…";
+    let (mut fits, mut too_long) = (0, chars.len());
+    if text_width(&cut(0), font)? > max_w {
+        return Ok(String::new());
+    }
+    while too_long - fits > 1 {
+        let mid = (fits + too_long) / 2;
+        if text_width(&cut(mid), font)? <= max_w {
+            fits = mid;
         } else {
-            let t = q / p;
-            if p < 0.0 {
-                if t > t1 {
-                    return None;
+            too_long = mid;
+        }
+    }
+    Ok(cut(fits))
+}
+
+/// The title broken into lines that fit `panel_w`, at spaces and after `,;:`
+/// where possible; at most [`MAX_TITLE_LINES`], the last one cut with an ellipsis.
+///
+/// Long titles wrap instead of shrinking, so every panel's title has the same size.
+fn wrap_title(title: &str, panel_w: u32) -> Result<Vec<String>> {
+    let f = title_font();
+    let max_w = panel_w.saturating_sub(2 * PAD).max(1);
+    // Pieces end at a break opportunity (the break character stays with its piece).
+    let mut pieces: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for ch in title.chars() {
+        cur.push(if ch.is_whitespace() { ' ' } else { ch });
+        if matches!(ch, ',' | ';' | ':') || ch.is_whitespace() {
+            pieces.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        pieces.push(cur);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for piece in pieces {
+        let joined = format!("{line}{piece}");
+        if text_width(joined.trim_end(), &f)? <= max_w {
+            line = joined;
+            continue;
+        }
+        if !line.trim().is_empty() {
+            lines.push(line.trim_end().to_string());
+        }
+        line = piece;
+        // A piece wider than the panel is split anywhere.
+        while text_width(line.trim_end(), &f)? > max_w && line.chars().count() > 1 {
+            let chars: Vec<char> = line.chars().collect();
+            let mut split = 1;
+            for k in (1..chars.len()).rev() {
+                let head: String = chars[..k].iter().collect();
+                if text_width(&head, &f)? <= max_w {
+                    split = k;
+                    break;
                 }
-                t0 = t0.max(t);
-            } else {
-                if t < t0 {
-                    return None;
-                }
-                t1 = t1.min(t);
             }
+            lines.push(chars[..split].iter().collect());
+            line = chars[split..].iter().collect();
         }
     }
-    Some((
-        (p0.0 + t0 * dx, p0.1 + t0 * dy),
-        (p0.0 + t1 * dx, p0.1 + t1 * dy),
-    ))
-}
-
-fn glyph(ch: char) -> [u8; 8] {
-    let ch = if ch.is_whitespace() { ' ' } else { ch };
-    BASIC_FONTS
-        .get(ch)
-        .or_else(|| LATIN_FONTS.get(ch))
-        .or_else(|| GREEK_FONTS.get(ch))
-        .or_else(|| BASIC_FONTS.get('?'))
-        .unwrap_or([0; 8])
-}
-
-fn text_width(s: &str, scale: i64) -> i64 {
-    s.chars().count() as i64 * GLYPH * scale
-}
-
-/// Shorten `s` with a trailing ".." so that it fits in `max_px` pixels.
-fn fit_text(s: &str, max_px: i64, scale: i64) -> String {
-    if text_width(s, scale) <= max_px {
-        return s.to_string();
+    if !line.trim().is_empty() {
+        lines.push(line.trim_end().to_string());
     }
-    let max_chars = (max_px / (GLYPH * scale)).max(0) as usize;
-    if max_chars <= 2 {
-        return s.chars().take(max_chars).collect();
+    if lines.len() > MAX_TITLE_LINES {
+        let rest = lines[MAX_TITLE_LINES - 1..].join(" ");
+        lines.truncate(MAX_TITLE_LINES - 1);
+        lines.push(elide(&rest, &f, max_w)?);
     }
-    let mut out: String = s.chars().take(max_chars - 2).collect();
-    out.push_str("..");
-    out
+    Ok(lines)
 }
 
-fn lerp_colour(a: Rgb, b: Rgb, t: f64) -> Rgb {
-    let mut out = [0u8; 3];
-    for i in 0..3 {
-        let v = a[i] as f64 + (b[i] as f64 - a[i] as f64) * t;
-        out[i] = v.round().clamp(0.0, 255.0) as u8;
-    }
-    out
+/// Height of the title band that holds the tallest of `titles` (lines per panel).
+fn title_band(titles: &[Vec<String>]) -> u32 {
+    let lines = titles.iter().map(Vec::len).max().unwrap_or(0).max(1) as u32;
+    PAD + lines * title_line_height() + PAD / 2
 }
 
-/// The viridis-like colour map at `t` in `[0, 1]` (clamped; NaN maps to 0).
-fn colormap(t: f64) -> Rgb {
+fn title_line_height() -> u32 {
+    (TITLE_SIZE * 1.3).round() as u32
+}
+
+/// Draw title lines centred at the top of `area`.
+fn draw_title(area: &Area, lines: &[String]) -> Result<()> {
+    let (w, _) = area.dim_in_pixel();
+    let style = TextStyle::from(title_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for (i, line) in lines.iter().enumerate() {
+        let y = PAD + i as u32 * title_line_height();
+        drawing(area.draw_text(line, &style, ((w / 2) as i32, y as i32)))?;
+    }
+    Ok(())
+}
+
+/// The viridis colour map at `t` in `[0, 1]` (clamped; NaN maps to 0).
+fn colormap(t: f64) -> RGBColor {
+    // plotters' colour maps panic on NaN, so the value is made safe here.
     let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
-    for pair in COLORMAP.windows(2) {
-        let (t0, c0) = pair[0];
-        let (t1, c1) = pair[1];
-        if t <= t1 {
-            return lerp_colour(c0, c1, (t - t0) / (t1 - t0));
-        }
-    }
-    COLORMAP[COLORMAP.len() - 1].1
+    ViridisRGB.get_color(t as f32)
 }
 
 fn unit_to_u8(v: f32) -> u8 {
@@ -575,304 +476,18 @@ fn unit_to_u8(v: f32) -> u8 {
 }
 
 // ---------------------------------------------------------------------------
-// Ticks and number formatting
+// Axes
 // ---------------------------------------------------------------------------
 
-/// A "nice" step (1, 2 or 5 times a power of ten) close to `raw`.
-fn nice_step(raw: f64) -> f64 {
-    let exp = raw.log10().floor();
-    let mag = 10f64.powf(exp);
-    let f = raw / mag;
-    let nf = if f < 1.5 {
-        1.0
-    } else if f < 3.0 {
-        2.0
-    } else if f < 7.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nf * mag
-}
-
-/// Round linear ticks (multiples of a 1/2/5 step) inside `[lo, hi]`,
-/// about `target` intervals. Returns `[lo]` for an empty range and nothing
-/// for non-finite bounds.
-fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
-    if !(lo.is_finite() && hi.is_finite()) {
-        return Vec::new();
-    }
-    let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
-    let span = hi - lo;
-    if span <= 0.0 {
-        return vec![lo + 0.0];
-    }
-    if !span.is_finite() {
-        return vec![lo, hi];
-    }
-    let step = nice_step(span / target.max(1) as f64);
-    if !(step > 0.0 && step.is_finite()) {
-        return vec![lo, hi];
-    }
-    let k0 = (lo / step - 1e-9).ceil();
-    let k1 = (hi / step + 1e-9).floor();
-    if !(k0.is_finite() && k1.is_finite()) || k1 < k0 || k1 - k0 > 1000.0 {
-        return vec![lo, hi];
-    }
-    // Dividing by an integer reciprocal gives exact-looking decimals (0.3, not 0.30000000000000004).
-    let inv = (1.0 / step).round();
-    let use_inv = step < 1.0 && (inv * step - 1.0).abs() < 1e-9;
-    let count = (k1 - k0) as i64;
-    (0..=count)
-        .map(|i| {
-            let k = k0 + i as f64;
-            let v = if use_inv { k / inv } else { k * step };
-            v + 0.0 // normalise -0.0
-        })
-        .filter(|v| *v >= lo - step * 1e-6 && *v <= hi + step * 1e-6)
-        .collect()
-}
-
-/// `10^k`, exactly as the decimal literal `1ek` parses.
-fn pow10(k: i64) -> f64 {
-    format!("1e{k}").parse().unwrap_or(f64::NAN)
-}
-
-/// Ticks for a logarithmic axis over `[lo, hi]` (both positive): decades
-/// (thinned to at most ~8), or 1/2/5 (then 1..9) multiples of decades when
-/// the range spans less than two decades, falling back to linear ticks.
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    if !(lo > 0.0 && hi.is_finite() && lo.is_finite()) {
-        return Vec::new();
-    }
-    if hi <= lo {
-        return vec![lo];
-    }
-    let (k0, k1) = decade_span(lo, hi);
-    let n = k1 - k0 + 1;
-    if n >= 2 {
-        let stride = decade_stride(n);
-        return (k0..=k1)
-            .filter(|k| k.rem_euclid(stride) == 0)
-            .map(pow10)
-            .filter(|v| *v > 0.0 && v.is_finite())
-            .collect();
-    }
-    let tol_lo = lo * (1.0 - 1e-9);
-    let tol_hi = hi * (1.0 + 1e-9);
-    for mantissas in [&[1, 2, 5][..], &[1, 2, 3, 4, 5, 6, 7, 8, 9][..]] {
-        let ticks: Vec<f64> = (k0 - 1..=k1 + 1)
-            .flat_map(|k| {
-                mantissas
-                    .iter()
-                    .map(move |m| format!("{m}e{k}").parse::<f64>().unwrap_or(f64::NAN))
-            })
-            .filter(|v| *v >= tol_lo && *v <= tol_hi)
-            .collect();
-        if ticks.len() >= 2 {
-            return ticks;
-        }
-    }
-    nice_ticks(lo, hi, 4)
-        .into_iter()
-        .filter(|v| *v > 0.0)
-        .collect()
-}
-
-/// First and last integer decade exponents inside `[lo, hi]`.
-fn decade_span(lo: f64, hi: f64) -> (i64, i64) {
-    let k0 = (lo.log10() - 1e-9).ceil() as i64;
-    let k1 = (hi.log10() + 1e-9).floor() as i64;
-    (k0, k1)
-}
-
-/// Decade stride so that `n` decades give at most about 8 ticks.
-fn decade_stride(n: i64) -> i64 {
-    [1, 2, 3, 5, 10, 20, 25, 50, 100, 200]
-        .into_iter()
-        .find(|s| n <= 8 * s)
-        .unwrap_or(1000)
-}
-
-/// Minor ticks (2..9 times each decade) for a log axis whose major ticks are
-/// consecutive decades; empty otherwise.
-fn log_minor_ticks(lo: f64, hi: f64, majors: &[f64]) -> Vec<f64> {
-    if majors.len() < 2 || !(lo > 0.0 && hi > lo) {
-        return Vec::new();
-    }
-    let consecutive = majors
-        .windows(2)
-        .all(|p| ((p[1] / p[0]) - 10.0).abs() < 1e-6);
-    if !consecutive {
-        return Vec::new();
-    }
-    let (k0, k1) = decade_span(lo, hi);
-    let mut out = Vec::new();
-    for k in (k0 - 1)..=k1 {
-        for m in 2..=9 {
-            let v: f64 = format!("{m}e{k}").parse().unwrap_or(f64::NAN);
-            if v > lo && v < hi {
-                out.push(v);
-            }
-        }
-    }
-    out
-}
-
-/// Strip trailing zeros (and a trailing '.') from the mantissa of a number string.
-fn tidy_number(s: &str) -> String {
-    let (mantissa, exponent) = match s.find('e') {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    };
-    let mantissa = if mantissa.contains('.') {
-        mantissa.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        mantissa
-    };
-    let mantissa = if mantissa == "-0" { "0" } else { mantissa };
-    format!("{mantissa}{exponent}")
-}
-
-/// Labels for linear ticks: fixed decimals matching the tick step, or
-/// `2.5e-4` style when the magnitudes are very large or very small.
-fn linear_labels(ticks: &[f64]) -> Vec<String> {
-    let step = ticks
-        .windows(2)
-        .map(|p| (p[1] - p[0]).abs())
-        .filter(|d| *d > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    let amax = ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let step = if step.is_finite() {
-        step
-    } else if amax > 0.0 {
-        amax
-    } else {
-        1.0
-    };
-    let step_exp = (step.log10() + 1e-9).floor();
-    let scientific = amax >= 1e5 || (amax > 0.0 && amax < 1e-3);
-    ticks
-        .iter()
-        .map(|&v| {
-            if v == 0.0 {
-                "0".to_string()
-            } else if !v.is_finite() {
-                format!("{v}")
-            } else if scientific {
-                let decimals = ((v.abs().log10() + 1e-9).floor() - step_exp).clamp(0.0, 6.0);
-                tidy_number(&format!("{:.*e}", decimals as usize, v))
-            } else {
-                let decimals = (-step_exp).clamp(0.0, 10.0) as usize;
-                tidy_number(&format!("{v:.decimals$}"))
-            }
-        })
-        .collect()
-}
-
-/// Labels for log ticks: plain numbers when every tick lies in `[0.01, 1e4)`,
-/// otherwise `1e-3` style.
-fn log_labels(ticks: &[f64]) -> Vec<String> {
-    let plain = ticks.iter().all(|v| *v >= 0.01 * (1.0 - 1e-9) && *v < 1e4);
-    ticks
-        .iter()
-        .map(|&v| {
-            if plain {
-                let decimals = (-(v.log10() + 1e-9).floor()).clamp(0.0, 10.0) as usize;
-                tidy_number(&format!("{v:.decimals$}"))
-            } else {
-                tidy_number(&format!("{v:.3e}"))
-            }
-        })
-        .collect()
-}
-
-/// A number with about three significant digits.
-fn format_sig(v: f64) -> String {
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if (1e-3..1e5).contains(&a) {
-        let decimals = (2.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
-        tidy_number(&format!("{v:.decimals$}"))
-    } else {
-        tidy_number(&format!("{v:.2e}"))
-    }
-}
-
-/// Widen an empty range so that it can be drawn.
-fn widen_degenerate(lo: f64, hi: f64, log: bool) -> (f64, f64) {
-    if hi > lo {
-        return (lo, hi);
-    }
-    if log {
-        (lo / 3.0, lo * 3.0)
-    } else if lo == 0.0 {
-        (-1.0, 1.0)
-    } else {
-        let d = lo.abs() * 0.1;
-        (lo - d, lo + d)
-    }
-}
-
-/// Keep every k-th tick (smallest k) so that neighbouring labels do not collide.
-fn thin_ticks(ticks: Vec<(i64, String)>, horizontal: bool) -> Vec<(i64, String)> {
-    let need = |a: &(i64, String), b: &(i64, String)| {
-        if horizontal {
-            (text_width(&a.1, 1) + text_width(&b.1, 1)) / 2 + 8
-        } else {
-            GLYPH + 6
-        }
-    };
-    for stride in 1..=ticks.len().max(1) {
-        let kept: Vec<&(i64, String)> = ticks.iter().step_by(stride).collect();
-        if kept
-            .windows(2)
-            .all(|p| (p[1].0 - p[0].0).abs() >= need(p[0], p[1]))
-        {
-            return kept.into_iter().cloned().collect();
-        }
-    }
-    ticks.into_iter().take(1).collect()
-}
-
-/// Tick marks and labels below the rectangle `r` (pixel x positions).
-fn draw_x_ticks(c: &mut Canvas, r: Rect, ticks: &[(i64, String)], minor: &[i64]) {
-    for &x in minor {
-        c.fill_rect(x, r.bottom() + 1, 1, MINOR_TICK_LEN, BLACK);
-    }
-    for (x, label) in ticks {
-        c.fill_rect(*x, r.bottom() + 1, 1, TICK_LEN, BLACK);
-        c.text_centred(*x, r.bottom() + TICK_LEN + 4, label, 1, BLACK);
-    }
-}
-
-/// Tick marks and right-aligned labels left of the rectangle `r` (pixel y positions).
-fn draw_y_ticks(c: &mut Canvas, r: Rect, ticks: &[(i64, String)], minor: &[i64]) {
-    for &y in minor {
-        c.fill_rect(r.x - 1 - MINOR_TICK_LEN, y, MINOR_TICK_LEN, 1, BLACK);
-    }
-    for (y, label) in ticks {
-        c.fill_rect(r.x - 1 - TICK_LEN, *y, TICK_LEN, 1, BLACK);
-        let w = text_width(label, 1);
-        c.text(r.x - TICK_LEN - 4 - w, *y - GLYPH / 2 + 1, label, 1, BLACK);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Line plots
-// ---------------------------------------------------------------------------
-
-/// A data axis of a line plot: range, scale and ticks.
+/// A plotters coordinate with the ticks and labels chosen in [`crate::ticks`].
+#[derive(Clone, Debug)]
 struct Axis {
-    lo: f64,
-    hi: f64,
+    /// Values at the start (left or bottom) and the end of the axis; `end < start`
+    /// reverses it (heat-map rows).
+    start: f64,
+    end: f64,
     log: bool,
-    ticks: Vec<f64>,
+    major: Vec<f64>,
     labels: Vec<String>,
     minor: Vec<f64>,
 }
@@ -908,32 +523,42 @@ impl Axis {
         } else {
             (0.0, 1.0)
         };
-        let (ticks, labels, minor) = if log {
-            let t = log_ticks(lo, hi);
-            let l = log_labels(&t);
-            let m = log_minor_ticks(lo, hi, &t);
-            (t, l, m)
+        if log {
+            let major = log_ticks(lo, hi);
+            let labels = log_labels(&major);
+            let minor = log_minor_ticks(lo, hi, &major);
+            Axis::new(lo, hi, true, major, labels, minor)
         } else {
-            let t = nice_ticks(lo, hi, target);
-            let l = linear_labels(&t);
-            (t, l, Vec::new())
-        };
+            let major = nice_ticks(lo, hi, target);
+            let labels = linear_labels(&major);
+            Axis::new(lo, hi, false, major, labels, Vec::new())
+        }
+    }
+
+    fn new(
+        start: f64,
+        end: f64,
+        log: bool,
+        major: Vec<f64>,
+        labels: Vec<String>,
+        minor: Vec<f64>,
+    ) -> Axis {
         Axis {
-            lo,
-            hi,
+            start,
+            end,
             log,
-            ticks,
+            major,
             labels,
             minor,
         }
     }
 
-    /// Position of `v` along the axis, 0 at `lo` and 1 at `hi`.
+    /// Position of `v` along the axis, 0 at `start` and 1 at `end`.
     fn frac(&self, v: f64) -> f64 {
         if self.log {
-            (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+            (v.ln() - self.start.ln()) / (self.end.ln() - self.start.ln())
         } else {
-            (v - self.lo) / (self.hi - self.lo)
+            (v - self.start) / (self.end - self.start)
         }
     }
 
@@ -941,36 +566,143 @@ impl Axis {
         v.is_finite() && (!self.log || v > 0.0)
     }
 
-    fn px_x(&self, r: Rect, v: f64) -> f64 {
-        r.x as f64 + self.frac(v) * (r.w - 1) as f64
+    /// Keep every k-th major tick (smallest k) so that labels `len` pixels apart at the
+    /// axis ends leave `gap(a, b)` pixels between neighbours; minor ticks stay.
+    fn thin(&mut self, len: u32, gap: impl Fn(&str, &str) -> u32) {
+        let pos = |v: f64| self.frac(v) * len as f64;
+        let n = self.major.len();
+        let fits = |kept: &[usize]| {
+            kept.windows(2).all(|p| {
+                let d = (pos(self.major[p[1]]) - pos(self.major[p[0]])).abs();
+                d >= gap(&self.labels[p[0]], &self.labels[p[1]]) as f64
+            })
+        };
+        let mut kept: Vec<usize> = (0..n).collect();
+        if self.log {
+            // The roundest mantissas (1, then 5, then 2) go first, so that a crowded log
+            // axis keeps 1-2-5 ticks rather than every other one.
+            let mut order = kept.clone();
+            order.sort_by_key(|&i| mantissa_rank(self.major[i]));
+            kept.clear();
+            for i in order {
+                let at = kept.partition_point(|&k| k < i);
+                kept.insert(at, i);
+                if !fits(&kept) {
+                    kept.remove(at);
+                }
+            }
+        } else if let Some(stride) = (1..=n.max(1)).find(|&s| {
+            let k: Vec<usize> = (0..n).step_by(s).collect();
+            fits(&k)
+        }) {
+            kept = (0..n).step_by(stride).collect();
+        }
+        self.major = kept.iter().map(|&i| self.major[i]).collect();
+        self.labels = kept.iter().map(|&i| self.labels[i].clone()).collect();
     }
 
-    fn px_y(&self, r: Rect, v: f64) -> f64 {
-        (r.bottom() - 1) as f64 - self.frac(v) * (r.h - 1) as f64
-    }
-
-    fn max_label_width(&self) -> i64 {
-        self.labels
+    /// Thin for a horizontal axis `len` pixels long.
+    fn thin_horizontal(&mut self, len: u32) -> Result<()> {
+        let f = font(TICK_SIZE);
+        let widths: Vec<(String, u32)> = self
+            .labels
             .iter()
-            .map(|l| text_width(l, 1))
-            .max()
-            .unwrap_or(0)
+            .map(|l| Ok((l.clone(), text_width(l, &f)?)))
+            .collect::<Result<_>>()?;
+        let width = |s: &str| widths.iter().find(|w| w.0 == s).map_or(0, |w| w.1);
+        self.thin(len, |a, b| (width(a) + width(b)) / 2 + 12);
+        Ok(())
+    }
+
+    /// Thin for a vertical axis `len` pixels long.
+    fn thin_vertical(&mut self, len: u32) {
+        self.thin(len, |_, _| TICK_SIZE as u32 + 10);
+    }
+
+    fn max_label_width(&self) -> Result<u32> {
+        let f = font(TICK_SIZE);
+        let mut w = 0;
+        for l in &self.labels {
+            w = w.max(text_width(l, &f)?);
+        }
+        Ok(w)
     }
 }
 
-/// Draw a line plot filling the rectangle `area` of the canvas.
-fn draw_line_plot(c: &mut Canvas, area: Rect, plot: &LinePlot) {
-    c.fill_rect(area.x, area.y, area.w, area.h, WHITE);
+/// How round a log-axis tick is: 0 for a power of ten, then 5, 2 and the other digits.
+fn mantissa_rank(v: f64) -> u32 {
+    let m = (v / 10f64.powf(v.log10().floor())).round();
+    match m as u32 {
+        1 | 10 => 0,
+        5 => 1,
+        2 => 2,
+        m => 3 + m,
+    }
+}
 
-    let title_scale = if text_width(plot.title, 2) <= area.w - 20 {
-        2
-    } else {
-        1
-    };
-    let title = fit_text(plot.title, area.w - 20, title_scale);
-    let top = area.y + 10 + GLYPH * title_scale + 14;
-    let bottom = area.bottom() - (TICK_LEN + 4 + GLYPH + 10 + GLYPH + 12);
-    let ph = (bottom - top).max(10);
+impl Ranged for Axis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        // Clamped so that far-away or invalid values cannot overflow the pixel type.
+        let f = self.frac(*value);
+        let f = if f.is_finite() {
+            f.clamp(-4.0, 5.0)
+        } else {
+            0.0
+        };
+        (limit.0 as f64 + f * (limit.1 - limit.0) as f64).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.max_num_points() == 0 {
+            Vec::new()
+        } else if hint.weight().allow_light_points() {
+            // Light grid lines: the minor ticks (2..9 times each decade on log axes).
+            self.minor.clone()
+        } else {
+            self.major.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.start..self.end
+    }
+}
+
+impl ValueFormatter<f64> for Axis {
+    fn format(value: &f64) -> String {
+        format_sig(*value)
+    }
+
+    fn format_ext(&self, value: &f64) -> String {
+        self.major
+            .iter()
+            .position(|m| m == value)
+            .map(|i| self.labels[i].clone())
+            .unwrap_or_else(|| format_sig(*value))
+    }
+}
+
+/// Height of the area below a plot: tick marks, tick labels, gap, axis description.
+fn x_label_area() -> u32 {
+    2 * TICK_LEN + TICK_SIZE as u32 + DESC_GAP + DESC_SIZE as u32 + 6
+}
+
+/// Width of the area left of a plot whose widest tick label is `label_w` pixels.
+fn y_label_area(label_w: u32) -> u32 {
+    2 * TICK_LEN + label_w + DESC_GAP + DESC_SIZE as u32 + 4
+}
+
+// ---------------------------------------------------------------------------
+// Line plots
+// ---------------------------------------------------------------------------
+
+/// Draw a line plot filling `area`, its title (already wrapped) in a band `title_h` tall.
+fn draw_line_plot(area: &Area, plot: &LinePlot, title: &[String], title_h: u32) -> Result<()> {
+    let (w, h) = area.dim_in_pixel();
+    draw_title(area, title)?;
 
     // Points usable on both axes determine the ranges.
     let usable = |p: &&(f64, f64)| {
@@ -979,205 +711,248 @@ fn draw_line_plot(c: &mut Canvas, area: Rect, plot: &LinePlot) {
             && (!plot.log_x || p.0 > 0.0)
             && (!plot.log_y || p.1 > 0.0)
     };
+    let x_area = x_label_area();
+    let plot_h = h.saturating_sub(title_h + x_area + PAD).max(10);
     let ys = plot
         .series
         .iter()
         .flat_map(|s| s.points.iter().filter(usable).map(|p| p.1));
-    let y_axis = Axis::from_values(ys, plot.log_y, (ph / 50).clamp(2, 10) as usize);
-
-    let y_label_x = area.x + 10;
-    let left = y_label_x + GLYPH + 10 + y_axis.max_label_width() + TICK_LEN + 4;
-    let right = area.right() - 24;
-    let r = Rect::new(left, top, right - left, ph);
+    let mut y_axis = Axis::from_values(ys, plot.log_y, (plot_h / 50).clamp(2, 10) as usize);
+    y_axis.thin_vertical(plot_h);
+    let y_area = y_label_area(y_axis.max_label_width()?);
+    let right = 2 * PAD;
+    let plot_w = w.saturating_sub(PAD + y_area + right).max(10);
     let xs = plot
         .series
         .iter()
         .flat_map(|s| s.points.iter().filter(usable).map(|p| p.0));
-    let x_axis = Axis::from_values(xs, plot.log_x, (r.w / 90).clamp(2, 10) as usize);
+    let mut x_axis = Axis::from_values(xs, plot.log_x, (plot_w / 90).clamp(2, 10) as usize);
+    x_axis.thin_horizontal(plot_w)?;
 
-    let x_ticks: Vec<(i64, String)> = x_axis
-        .ticks
-        .iter()
-        .zip(&x_axis.labels)
-        .map(|(&v, l)| (x_axis.px_x(r, v).round() as i64, l.clone()))
-        .filter(|(p, _)| *p >= r.x && *p < r.right())
-        .collect();
-    let y_ticks: Vec<(i64, String)> = y_axis
-        .ticks
-        .iter()
-        .zip(&y_axis.labels)
-        .map(|(&v, l)| (y_axis.px_y(r, v).round() as i64, l.clone()))
-        .filter(|(p, _)| *p >= r.y && *p < r.bottom())
-        .collect();
-    let x_ticks = thin_ticks(x_ticks, true);
-    let y_ticks = thin_ticks(y_ticks, false);
-    let x_minor: Vec<i64> = x_axis
-        .minor
-        .iter()
-        .map(|&v| x_axis.px_x(r, v).round() as i64)
-        .collect();
-    let y_minor: Vec<i64> = y_axis
-        .minor
-        .iter()
-        .map(|&v| y_axis.px_y(r, v).round() as i64)
-        .collect();
+    let desc = font(DESC_SIZE);
+    let x_desc = elide(plot.x_label, &desc, plot_w)?;
+    let y_desc = elide(plot.y_label, &desc, plot_h)?;
+    let mut chart = drawing(
+        ChartBuilder::on(area)
+            .margin_top(title_h)
+            .margin_left(PAD)
+            .margin_right(right)
+            .margin_bottom(PAD)
+            .x_label_area_size(x_area)
+            .y_label_area_size(y_area)
+            .build_cartesian_2d(x_axis.clone(), y_axis.clone()),
+    )?;
+    drawing(
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style(style(TICK_SIZE))
+            .axis_desc_style(style(DESC_SIZE))
+            .bold_line_style(GRID_COLOUR)
+            .light_line_style(MINOR_GRID_COLOUR)
+            .axis_style(BLACK)
+            .draw(),
+    )?;
 
-    // Grid lines.
-    for (x, _) in &x_ticks {
-        c.fill_rect(*x, r.y, 1, r.h, GRID_COLOUR);
-    }
-    for (y, _) in &y_ticks {
-        c.fill_rect(r.x, *y, r.w, 1, GRID_COLOUR);
-    }
-
-    // Series.
-    let mut screen_points: Vec<(i64, i64)> = Vec::new();
+    // Series: runs of valid points become lines, so non-finite points break them.
+    let mut screen: Vec<(i32, i32)> = Vec::new();
     let mut any_valid = false;
     for (i, s) in plot.series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let pts: Vec<Option<(f64, f64)>> = s
             .points
             .iter()
-            .map(|&(x, y)| {
-                (x_axis.valid(x) && y_axis.valid(y)).then(|| (x_axis.px_x(r, x), y_axis.px_y(r, y)))
-            })
+            .map(|&(x, y)| (x_axis.valid(x) && y_axis.valid(y)).then_some((x, y)))
             .collect();
-        for pair in pts.windows(2) {
-            if let (Some(a), Some(b)) = (pair[0], pair[1]) {
-                c.line(a, b, 2, colour, r);
-            }
-        }
-        for (j, p) in pts.iter().enumerate() {
-            let Some((x, y)) = *p else { continue };
+        let runs: Vec<Vec<(f64, f64)>> = pts
+            .split(Option::is_none)
+            .filter(|run| !run.is_empty())
+            .map(|run| run.iter().flatten().copied().collect())
+            .collect();
+        for run in &runs {
             any_valid = true;
-            let (xi, yi) = (x.round() as i64, y.round() as i64);
-            screen_points.push((xi, yi));
-            let isolated =
-                (j == 0 || pts[j - 1].is_none()) && pts.get(j + 1).is_none_or(|q| q.is_none());
-            if s.markers || isolated {
-                c.marker(xi, yi, colour, r);
+            let px: Vec<(i32, i32)> = run.iter().map(|p| chart.backend_coord(p)).collect();
+            // Points along the lines too, so that the legend avoids covering them.
+            for seg in px.windows(2) {
+                let (a, b) = (seg[0], seg[1]);
+                let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) / 4).max(1);
+                screen.extend((0..steps).map(|k| {
+                    let t = k as f64 / steps as f64;
+                    let lerp = |u: i32, v: i32| u + ((v - u) as f64 * t).round() as i32;
+                    (lerp(a.0, b.0), lerp(a.1, b.1))
+                }));
+            }
+            screen.extend(px.last().copied());
+            if px.len() > 1 {
+                draw_thick_path(area, &px, colour)?;
+            }
+            // A point with no neighbour would be invisible without a marker.
+            if s.markers || run.len() == 1 {
+                drawing(
+                    chart.draw_series(run.iter().map(|&p| Circle::new(p, 3, colour.filled()))),
+                )?;
             }
         }
     }
+
+    let plotting = chart.plotting_area().strip_coord_spec();
+    let (pw, ph) = plotting.dim_in_pixel();
     if !any_valid {
         let msg = if plot.log_x || plot.log_y {
-            "no data (log axes skip values <= 0)"
+            "no data (log axes skip values ≤ 0)"
         } else {
             "no data"
         };
-        let msg = fit_text(msg, r.w - 8, 1);
-        c.text_centred(r.x + r.w / 2, r.y + r.h / 2 - 4, &msg, 1, TEXT_GREY);
+        let style = style(TICK_SIZE)
+            .color(&TEXT_GREY)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let msg = elide(msg, &style.font, pw.saturating_sub(8))?;
+        drawing(plotting.draw_text(&msg, &style, ((pw / 2) as i32, (ph / 2) as i32)))?;
     }
+    drawing(plotting.draw(&Rectangle::new(
+        [(0, 0), (pw as i32 - 1, ph as i32 - 1)],
+        BLACK.stroke_width(1),
+    )))?;
 
-    // Frame, ticks, labels.
-    c.outline(r, BLACK);
-    draw_x_ticks(c, r, &x_ticks, &x_minor);
-    draw_y_ticks(c, r, &y_ticks, &y_minor);
-    let x_label = fit_text(plot.x_label, area.w - 20, 1);
-    c.text_centred(
-        r.x + r.w / 2,
-        r.bottom() + TICK_LEN + 4 + GLYPH + 10,
-        &x_label,
-        1,
-        BLACK,
-    );
-    let y_label = fit_text(plot.y_label, area.h - 20, 1);
-    c.text_up_centred(y_label_x, r.y + r.h / 2, &y_label, 1, BLACK);
-    c.text_centred(area.x + area.w / 2, area.y + 10, &title, title_scale, BLACK);
-
-    draw_legend(c, r, plot, &screen_points);
+    draw_legend(&mut chart, plot, &screen, pw)?;
+    Ok(())
 }
 
-/// Legend box in the plot corner that hides the fewest data points.
-fn draw_legend(c: &mut Canvas, r: Rect, plot: &LinePlot, points: &[(i64, i64)]) {
+/// A two-pixel line through `points` (backend pixels) on `area`.
+///
+/// plotters widens lines into polygons whose corners are truncated to whole pixels, which
+/// leaves lines of some slopes one pixel thin; three one-pixel copies, offset right and down,
+/// are two pixels thick at every slope.
+fn draw_thick_path(area: &Area, points: &[(i32, i32)], colour: RGBColor) -> Result<()> {
+    let (bx, by) = area.get_base_pixel();
+    for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
+        let path: Vec<(i32, i32)> = points
+            .iter()
+            .map(|&(x, y)| (x - bx + dx, y - by + dy))
+            .collect();
+        drawing(area.draw(&PathElement::new(path, colour.stroke_width(1))))?;
+    }
+    Ok(())
+}
+
+/// The legend where it hides the fewest data points and line pieces: a corner when one is
+/// as good as any place, else somewhere down either side.
+fn draw_legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>,
+    plot: &LinePlot,
+    screen: &[(i32, i32)],
+    plot_w: u32,
+) -> Result<()> {
     let n = plot.series.len();
     if n == 0 || (n == 1 && plot.series[0].name.is_empty()) {
-        return;
+        return Ok(());
     }
-    let max_name = (r.w / 2).max(40);
-    let names: Vec<String> = plot
-        .series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if s.name.is_empty() {
-                format!("series {}", i + 1)
-            } else {
-                fit_text(s.name, max_name, 1)
-            }
-        })
-        .collect();
-    let sample = 22;
-    let row_h = 14;
-    let bw = 8 + sample + 6 + names.iter().map(|s| text_width(s, 1)).max().unwrap_or(0) + 8;
-    let bh = 6 + n as i64 * row_h;
-    let inset = 8;
-    let candidates = [
-        (r.right() - inset - bw, r.y + inset),
-        (r.x + inset, r.y + inset),
-        (r.right() - inset - bw, r.bottom() - inset - bh),
-        (r.x + inset, r.bottom() - inset - bh),
-    ];
-    let (bx, by) = candidates
-        .iter()
-        .copied()
-        .min_by_key(|&(bx, by)| {
-            let b = Rect::new(bx - 3, by - 3, bw + 6, bh + 6);
-            points.iter().filter(|&&(x, y)| b.contains(x, y)).count()
-        })
-        .unwrap_or(candidates[0]);
-    let b = Rect::new(bx, by, bw, bh);
-    c.fill_rect(b.x, b.y, b.w, b.h, WHITE);
-    c.outline(b, BLACK);
+    let f = font(TICK_SIZE);
+    let mut names = Vec::with_capacity(n);
+    for (i, s) in plot.series.iter().enumerate() {
+        names.push(if s.name.is_empty() {
+            format!("series {}", i + 1)
+        } else {
+            elide(s.name, &f, (plot_w / 2).max(60))?
+        });
+    }
+    // Empty series carry the legend entries, so that series without a drawable point
+    // are still listed.
     for (i, (s, name)) in plot.series.iter().zip(&names).enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let cy = by + 4 + i as i64 * row_h + row_h / 2;
-        let x0 = bx + 8;
-        c.line(
-            (x0 as f64, cy as f64),
-            ((x0 + sample) as f64, cy as f64),
-            2,
-            colour,
-            b,
-        );
+        let anno = drawing(chart.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>()))?;
+        anno.label(name.clone());
         if s.markers {
-            c.marker(x0 + sample / 2, cy, colour, b);
+            anno.legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (LEGEND_SAMPLE, 0)], colour.stroke_width(2))
+                    + Circle::new((LEGEND_SAMPLE / 2, 0), 3, colour.filled())
+            });
+        } else {
+            anno.legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + LEGEND_SAMPLE, y)], colour.stroke_width(2))
+            });
         }
-        c.text(x0 + sample + 6, cy - GLYPH / 2, name, 1, BLACK);
     }
+
+    // The box size as plotters lays it out: sample, text, margins; rows of one line each.
+    let mut text_w = 0;
+    for name in &names {
+        text_w = text_w.max(text_width(name, &f)?);
+    }
+    let bw = (text_w + LEGEND_AREA + 2 * LEGEND_MARGIN) as i32;
+    let bh = (n as f64 * TICK_SIZE * 1.25) as i32 + 2 * LEGEND_MARGIN as i32;
+    let (x0, y0) = chart.plotting_area().get_base_pixel();
+    let (pw, ph) = chart.plotting_area().dim_in_pixel();
+    let (pw, ph) = (pw as i32, ph as i32);
+    // Corners first, so that a tie goes to a corner; then down both sides.
+    let (right, bottom) = (pw - bw - 5, ph - bh - 5);
+    let mut candidates = vec![(5, 5), (right, 5), (right, bottom), (5, bottom)];
+    for k in 1..8 {
+        let y = 5 + k * (bottom - 5) / 8;
+        candidates.extend([(right, y), (5, y)]);
+    }
+    let hidden = |bx: i32, by: i32| {
+        screen
+            .iter()
+            .filter(|&&(x, y)| {
+                let (x, y) = (x - x0, y - y0);
+                x >= bx - 4 && x <= bx + bw + 4 && y >= by - 4 && y <= by + bh + 4
+            })
+            .count()
+    };
+    let (bx, by) = candidates
+        .into_iter()
+        .min_by_key(|&(bx, by)| hidden(bx, by))
+        .unwrap_or((right, 5));
+    let position = SeriesLabelPosition::Coordinate(bx, by);
+    drawing(
+        chart
+            .configure_series_labels()
+            .position(position)
+            .label_font(style(TICK_SIZE))
+            .legend_area_size(LEGEND_AREA)
+            .margin(LEGEND_MARGIN)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw(),
+    )?;
+    Ok(())
 }
+
+/// Length of the line sample in a legend row.
+const LEGEND_SAMPLE: i32 = 24;
+/// Width reserved for the sample (sample and a gap before the text).
+const LEGEND_AREA: u32 = 32;
+const LEGEND_MARGIN: u32 = 8;
 
 // ---------------------------------------------------------------------------
 // Heat maps
 // ---------------------------------------------------------------------------
 
-/// A validated heat map with its layout (all offsets relative to the panel origin).
-struct HeatPanel<'m, 'a> {
+/// A validated heat map with its layout (pixels, relative to the panel origin).
+struct HeatLayout<'m, 'a> {
     map: &'m HeatMap<'a>,
     /// Map size in pixels.
-    mw: i64,
-    mh: i64,
-    /// Map top-left corner.
-    ml: i64,
-    mt: i64,
-    cb_x: i64,
-    cb_labels_x: i64,
-    cb_title_x: i64,
-    width: i64,
-    height: i64,
-    title_scale: i64,
+    mw: u32,
+    mh: u32,
+    /// Width of the tick-label area left of the map.
+    left: u32,
+    /// Height of the title band above the map.
+    top: u32,
+    /// Width of the colour bar's tick-label area.
+    cb_labels: u32,
+    width: u32,
+    height: u32,
     /// Colour range in colour units (log10 of the value when log-scaled).
     lo: f64,
     hi: f64,
-    x_ticks: Vec<(i64, String)>,
-    y_ticks: Vec<(i64, String)>,
-    cb_ticks: Vec<(i64, String)>,
-    swatches: Vec<(Rgb, &'static str)>,
+    x_axis: Axis,
+    y_axis: Axis,
+    cb_axis: Axis,
+    swatches: Vec<(RGBColor, &'static str)>,
 }
-
-const CB_WIDTH: i64 = 16;
-const HEAT_BOTTOM: i64 = TICK_LEN + 4 + GLYPH + 10 + GLYPH + 12;
-const SWATCH_ROW: i64 = 16;
 
 /// Data extent `(first edge, last edge)` of `n` cells whose centres span `range`.
 fn cell_extent(range: (f64, f64), n: usize) -> (f64, f64) {
@@ -1196,33 +971,47 @@ fn cell_extent(range: (f64, f64), n: usize) -> (f64, f64) {
 }
 
 /// Pixel size of one heat-map side given both table dimensions.
-fn heat_side(n: usize, longest: usize) -> usize {
+fn heat_side(n: usize, longest: usize) -> u32 {
     let side = if longest > HEAT_MAX_SIDE {
         // Downsample so that the longer side is HEAT_MAX_SIDE.
         ((n as f64) * HEAT_MAX_SIDE as f64 / longest as f64).round() as usize
     } else {
         n * HEAT_MIN_SIDE.div_ceil(longest).max(1)
     };
-    side.clamp(HEAT_MIN_EXTENT, HEAT_MAX_SIDE)
+    side.clamp(HEAT_MIN_EXTENT, HEAT_MAX_SIDE) as u32
 }
 
-/// Ticks (pixel offset from the map edge, label) for a map side of `len`
-/// pixels spanning the data extent `(e0, e1)`.
-fn extent_ticks(e0: f64, e1: f64, len: i64, target: usize) -> Vec<(i64, String)> {
-    let ticks = nice_ticks(e0.min(e1), e0.max(e1), target);
-    let labels = linear_labels(&ticks);
-    let ticks: Vec<(i64, String)> = ticks
-        .iter()
-        .zip(labels)
-        .filter_map(|(&v, l)| {
-            let p = ((v - e0) / (e1 - e0) * len as f64).round();
-            (p.is_finite() && p >= 0.0 && p <= len as f64).then(|| ((p as i64).min(len - 1), l))
-        })
-        .collect();
-    ticks
+/// A linear axis from `start` to `end` (either order) with round ticks.
+fn extent_axis(start: f64, end: f64, target: usize) -> Axis {
+    let major = nice_ticks(start.min(end), start.max(end), target);
+    let labels = linear_labels(&major);
+    Axis::new(start, end, false, major, labels, Vec::new())
 }
 
-impl<'m, 'a> HeatPanel<'m, 'a> {
+enum CellValue {
+    /// A colourable value in colour units.
+    Value(f64),
+    /// `<= 0` on a log scale.
+    Zero,
+    /// NaN or infinite.
+    Invalid,
+}
+
+fn colour_unit(v: f64, log: bool) -> CellValue {
+    if v.is_nan() {
+        CellValue::Invalid
+    } else if log && v <= 0.0 {
+        CellValue::Zero
+    } else if !v.is_finite() {
+        CellValue::Invalid
+    } else if log {
+        CellValue::Value(v.log10())
+    } else {
+        CellValue::Value(v)
+    }
+}
+
+impl<'m, 'a> HeatLayout<'m, 'a> {
     fn new(map: &'m HeatMap<'a>) -> Result<Self> {
         ensure!(
             map.rows > 0 && map.cols > 0,
@@ -1263,114 +1052,68 @@ impl<'m, 'a> HeatPanel<'m, 'a> {
         let (lo, hi) = widen_degenerate(lo, hi, false);
 
         let longest = map.rows.max(map.cols);
-        let mw = heat_side(map.cols, longest) as i64;
-        let mh = heat_side(map.rows, longest) as i64;
+        let mw = heat_side(map.cols, longest);
+        let mh = heat_side(map.rows, longest);
 
+        // Row 0 is at the top: the y axis runs from the last row (bottom) to the first.
         let (x0, x1) = cell_extent(map.x_range, map.cols);
         let (y0, y1) = cell_extent(map.y_range, map.rows);
-        let x_ticks = thin_ticks(
-            extent_ticks(x0, x1, mw, (mw / 50).clamp(2, 8) as usize),
-            true,
-        );
-        let y_ticks = thin_ticks(
-            extent_ticks(y0, y1, mh, (mh / 40).clamp(2, 8) as usize),
-            false,
-        );
+        let mut x_axis = extent_axis(x0, x1, (mw / 50).clamp(2, 8) as usize);
+        x_axis.thin_horizontal(mw)?;
+        let mut y_axis = extent_axis(y1, y0, (mh / 40).clamp(2, 8) as usize);
+        y_axis.thin_vertical(mh);
 
-        // Colour-bar ticks: offset from the bar top.
-        let cb_pos = |t: f64| ((hi - t) / (hi - lo) * (mh - 1) as f64).round();
-        let (mid_ticks, mid_labels, lo_label, hi_label) = if map.log_scale {
-            let t = log_ticks(10f64.powf(lo), 10f64.powf(hi));
-            let l = log_labels(&t);
-            let t: Vec<f64> = t.iter().map(|v| v.log10()).collect();
-            (t, l, format_sig(10f64.powf(lo)), format_sig(10f64.powf(hi)))
-        } else {
-            let t = nice_ticks(lo, hi, (mh / 50).clamp(2, 8) as usize);
-            let l = linear_labels(&t);
-            (t, l, format_sig(lo), format_sig(hi))
-        };
-        let mut cb_ticks = vec![(0, hi_label)];
-        for (t, l) in mid_ticks.iter().zip(mid_labels) {
-            let p = cb_pos(*t);
-            if p.is_finite() && p >= 14.0 && p <= (mh - 1 - 14) as f64 {
-                cb_ticks.push((p as i64, l));
-            }
-        }
-        cb_ticks.push((mh - 1, lo_label));
-        // Top to bottom (value ticks come in increasing value, i.e. upwards).
-        cb_ticks.sort_by_key(|t| t.0);
-        // Drop intermediate labels that collide (end labels always stay).
-        let mut kept: Vec<(i64, String)> = Vec::new();
-        let last = cb_ticks.len() - 1;
-        for (i, t) in cb_ticks.into_iter().enumerate() {
-            let clear_prev = kept.last().is_none_or(|p| t.0 - p.0 >= GLYPH + 6);
-            let clear_end = i == last || (mh - 1) - t.0 >= GLYPH + 6;
-            if i == 0 || i == last || (clear_prev && clear_end) {
-                kept.push(t);
-            }
-        }
-        let cb_ticks = kept;
+        let cb_axis = colour_bar_axis(lo, hi, mh, map.log_scale);
 
         let mut swatches = Vec::new();
         if map.log_scale && any_zero {
-            swatches.push((ZERO_COLOUR, "<= 0"));
+            swatches.push((ZERO_COLOUR, "≤ 0"));
         }
         if any_nan {
             swatches.push((NAN_COLOUR, "NaN/inf"));
         }
 
-        // Layout.
-        let y_label_w = y_ticks
-            .iter()
-            .map(|t| text_width(&t.1, 1))
-            .max()
-            .unwrap_or(0);
-        let ml = 10 + GLYPH + 10 + y_label_w + TICK_LEN + 4;
-        let cb_x = ml + mw + 16;
-        let cb_labels_x = cb_x + CB_WIDTH + TICK_LEN + 4;
-        let cb_label_w = cb_ticks
-            .iter()
-            .map(|t| text_width(&t.1, 1))
-            .max()
-            .unwrap_or(0);
-        let cb_title_x = cb_labels_x + cb_label_w + 10;
-        let mut width = cb_title_x + GLYPH + 24;
-        width = width.max((text_width(map.title, 1) + 20).min(1200));
-        let title_scale = if text_width(map.title, 2) <= width - 20 {
-            2
-        } else {
-            1
-        };
-        let mt = 10 + GLYPH * title_scale + 14;
-        let swatch_h = if swatches.is_empty() {
-            0
-        } else {
-            swatches.len() as i64 * SWATCH_ROW + 4
-        };
-        let height = mt + mh + HEAT_BOTTOM + swatch_h;
-
-        Ok(HeatPanel {
+        let left = PAD + y_label_area(y_axis.max_label_width()?);
+        let cb_labels = 2 * TICK_LEN + cb_axis.max_label_width()? + DESC_GAP + DESC_SIZE as u32 + 4;
+        let f = font(TICK_SIZE);
+        let mut swatch_w = 0;
+        for (_, label) in &swatches {
+            swatch_w = swatch_w.max(SWATCH + 6 + text_width(label, &f)?);
+        }
+        let right = (CB_WIDTH + cb_labels).max(swatch_w);
+        let width = left + mw + CB_GAP + right + PAD;
+        let layout = HeatLayout {
             map,
             mw,
             mh,
-            ml,
-            mt,
-            cb_x,
-            cb_labels_x,
-            cb_title_x,
+            left,
+            top: 0,
+            cb_labels,
             width,
-            height,
-            title_scale,
+            height: 0,
             lo,
             hi,
-            x_ticks,
-            y_ticks,
-            cb_ticks,
+            x_axis,
+            y_axis,
+            cb_axis,
             swatches,
-        })
+        };
+        Ok(layout.with_title_band(title_band(&[wrap_title(map.title, width)?])))
     }
 
-    fn cell_colour(&self, v: f64) -> Rgb {
+    /// The layout with a title band `top` pixels tall.
+    fn with_title_band(mut self, top: u32) -> Self {
+        let swatches_h = if self.swatches.is_empty() {
+            0
+        } else {
+            8 + self.swatches.len() as u32 * SWATCH_ROW
+        };
+        self.top = top;
+        self.height = top + self.mh + x_label_area().max(swatches_h) + PAD;
+        self
+    }
+
+    fn cell_colour(&self, v: f64) -> RGBColor {
         match colour_unit(v, self.map.log_scale) {
             CellValue::Value(t) => colormap((t - self.lo) / (self.hi - self.lo)),
             CellValue::Zero => ZERO_COLOUR,
@@ -1378,115 +1121,152 @@ impl<'m, 'a> HeatPanel<'m, 'a> {
         }
     }
 
-    fn draw(&self, c: &mut Canvas, ox: i64, oy: i64) {
-        let map = self.map;
-        let r = Rect::new(ox + self.ml, oy + self.mt, self.mw, self.mh);
+    /// Top-left corner of the map in the panel.
+    fn map_origin(&self) -> (u32, u32) {
+        (self.left, self.top)
+    }
 
-        // Cells: nearest-cell sampling handles both up- and down-scaling.
-        for py in 0..self.mh {
-            let row = (py as usize * map.rows / self.mh as usize).min(map.rows - 1);
-            for px in 0..self.mw {
-                let col = (px as usize * map.cols / self.mw as usize).min(map.cols - 1);
+    fn draw(&self, panel: &Area, title: &[String]) -> Result<()> {
+        let map = self.map;
+        draw_title(panel, title)?;
+
+        // The map: plotters draws the axes; the cells are set pixel by pixel, which
+        // handles both up- and down-scaling (nearest cell).
+        let (ml, mt) = self.map_origin();
+        let x_area = x_label_area();
+        let area = panel
+            .clone()
+            .shrink((PAD, mt), (ml - PAD + self.mw, self.mh + x_area));
+        let desc = font(DESC_SIZE);
+        let mut chart = drawing(
+            ChartBuilder::on(&area)
+                .x_label_area_size(x_area)
+                .y_label_area_size(ml - PAD)
+                .build_cartesian_2d(self.x_axis.clone(), self.y_axis.clone()),
+        )?;
+        drawing(
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc(elide(map.x_label, &desc, self.mw)?)
+                .y_desc(elide(map.y_label, &desc, self.mh)?)
+                .label_style(style(TICK_SIZE))
+                .axis_desc_style(style(DESC_SIZE))
+                .axis_style(BLACK)
+                .draw(),
+        )?;
+        let cells = chart.plotting_area().strip_coord_spec();
+        let (cw, ch) = cells.dim_in_pixel();
+        for py in 0..ch {
+            let row = (py as usize * map.rows / ch as usize).min(map.rows - 1);
+            for px in 0..cw {
+                let col = (px as usize * map.cols / cw as usize).min(map.cols - 1);
                 let colour = self.cell_colour(map.values[row * map.cols + col]);
-                c.set(r.x + px, r.y + py, colour);
+                drawing(cells.draw_pixel((px as i32, py as i32), &colour))?;
             }
         }
-        c.outline(r, BLACK);
-        let x_ticks: Vec<(i64, String)> = self
-            .x_ticks
-            .iter()
-            .map(|(p, l)| (r.x + p, l.clone()))
-            .collect();
-        let y_ticks: Vec<(i64, String)> = self
-            .y_ticks
-            .iter()
-            .map(|(p, l)| (r.y + p, l.clone()))
-            .collect();
-        draw_x_ticks(c, r, &x_ticks, &[]);
-        draw_y_ticks(c, r, &y_ticks, &[]);
+        drawing(cells.draw(&Rectangle::new(
+            [(0, 0), (cw as i32 - 1, ch as i32 - 1)],
+            BLACK.stroke_width(1),
+        )))?;
 
-        // Axis labels and title.
-        let x_label = fit_text(map.x_label, self.width - 20, 1);
-        c.text_centred(
-            r.x + r.w / 2,
-            r.bottom() + TICK_LEN + 4 + GLYPH + 10,
-            &x_label,
-            1,
-            BLACK,
-        );
-        let y_label = fit_text(map.y_label, self.mh + self.mt + HEAT_BOTTOM - 20, 1);
-        c.text_up_centred(ox + 10, r.y + r.h / 2, &y_label, 1, BLACK);
-        let title = fit_text(map.title, self.width - 20, self.title_scale);
-        c.text_centred(
-            ox + self.width / 2,
-            oy + 10,
-            &title,
-            self.title_scale,
-            BLACK,
-        );
-
-        // Colour bar.
-        let cb = Rect::new(ox + self.cb_x, r.y, CB_WIDTH, self.mh);
-        for py in 0..self.mh {
-            let t = if self.mh > 1 {
-                1.0 - py as f64 / (self.mh - 1) as f64
+        // The colour bar, drawn from primitives: plotters' right-hand axis puts its labels
+        // against the bar without tick marks and its description reads top to bottom.
+        let cb_x = (ml + self.mw + CB_GAP) as i32;
+        let (top, bh) = (mt as i32, self.mh as i32);
+        let right = cb_x + CB_WIDTH as i32;
+        for py in 0..bh {
+            let t = if bh > 1 {
+                1.0 - py as f64 / (bh - 1) as f64
             } else {
                 0.5
             };
-            c.fill_rect(cb.x, cb.y + py, CB_WIDTH, 1, colormap(t));
+            let colour = colormap(t);
+            for px in cb_x..right {
+                drawing(panel.draw_pixel((px, top + py), &colour))?;
+            }
         }
-        c.outline(cb, BLACK);
-        for (p, label) in &self.cb_ticks {
-            let y = cb.y + p;
-            c.fill_rect(cb.right() + 1, y, TICK_LEN, 1, BLACK);
-            c.text(ox + self.cb_labels_x, y - GLYPH / 2 + 1, label, 1, BLACK);
+        drawing(panel.draw(&Rectangle::new(
+            [(cb_x, top), (right - 1, top + bh - 1)],
+            BLACK.stroke_width(1),
+        )))?;
+        let tick_style = style(TICK_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+        let axis = &self.cb_axis;
+        for (v, label) in axis.major.iter().zip(&axis.labels) {
+            let y = top + axis.map(v, (bh - 1, 0));
+            drawing(panel.draw(&PathElement::new(
+                vec![(right, y), (right + TICK_LEN as i32, y)],
+                BLACK.stroke_width(1),
+            )))?;
+            let x = right + 2 * TICK_LEN as i32;
+            drawing(panel.draw_text(label, &tick_style, (x, y)))?;
         }
-        let cb_title = fit_text(map.colorbar_label, self.mh + self.mt + HEAT_BOTTOM - 20, 1);
-        c.text_up_centred(ox + self.cb_title_x, cb.y + cb.h / 2, &cb_title, 1, BLACK);
+        let desc_x = right + (self.cb_labels - DESC_SIZE as u32 - 4) as i32;
+        let desc_style = style(DESC_SIZE)
+            .transform(FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        let cb_desc = elide(map.colorbar_label, &desc, self.mh)?;
+        drawing(panel.draw_text(&cb_desc, &desc_style, (desc_x, top + bh / 2)))?;
 
-        // Legend for special cell colours, below the x-axis label.
-        let mut sy = r.bottom() + HEAT_BOTTOM;
+        // Legend for the special cell colours, below the colour bar.
+        let label_style = style(TICK_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+        let mut sy = (mt + self.mh + 8) as i32;
         for (colour, label) in &self.swatches {
-            let s = Rect::new(ox + self.cb_x, sy, 12, 12);
-            c.fill_rect(s.x, s.y, s.w, s.h, *colour);
-            c.outline(s, BLACK);
-            c.text(s.right() + 6, sy + 2, label, 1, BLACK);
-            sy += SWATCH_ROW;
+            let (x, s) = (cb_x, SWATCH as i32);
+            drawing(panel.draw(&Rectangle::new([(x, sy), (x + s, sy + s)], colour.filled())))?;
+            drawing(panel.draw(&Rectangle::new(
+                [(x, sy), (x + s, sy + s)],
+                BLACK.stroke_width(1),
+            )))?;
+            drawing(panel.draw_text(label, &label_style, (x + s + 6, sy + s / 2)))?;
+            sy += SWATCH_ROW as i32;
+        }
+        Ok(())
+    }
+}
+
+/// The colour bar's axis in colour units: the end values labelled with three significant
+/// digits, round ticks between them where they do not crowd the ends.
+fn colour_bar_axis(lo: f64, hi: f64, len: u32, log: bool) -> Axis {
+    let (mid, mid_labels, lo_label, hi_label) = if log {
+        let t = log_ticks(10f64.powf(lo), 10f64.powf(hi));
+        let l = log_labels(&t);
+        let t: Vec<f64> = t.iter().map(|v| v.log10()).collect();
+        (t, l, format_sig(10f64.powf(lo)), format_sig(10f64.powf(hi)))
+    } else {
+        let t = nice_ticks(lo, hi, (len / 50).clamp(2, 8) as usize);
+        let l = linear_labels(&t);
+        (t, l, format_sig(lo), format_sig(hi))
+    };
+    let clearance = (TICK_SIZE + 6.0) / len.max(1) as f64 * (hi - lo);
+    let mut major = vec![lo];
+    let mut labels = vec![lo_label];
+    for (t, l) in mid.into_iter().zip(mid_labels) {
+        if t - lo >= clearance && hi - t >= clearance {
+            major.push(t);
+            labels.push(l);
         }
     }
-}
-
-enum CellValue {
-    /// A colourable value in colour units.
-    Value(f64),
-    /// `<= 0` on a log scale.
-    Zero,
-    /// NaN or infinite.
-    Invalid,
-}
-
-fn colour_unit(v: f64, log: bool) -> CellValue {
-    if v.is_nan() {
-        CellValue::Invalid
-    } else if log && v <= 0.0 {
-        CellValue::Zero
-    } else if !v.is_finite() {
-        CellValue::Invalid
-    } else if log {
-        CellValue::Value(v.log10())
-    } else {
-        CellValue::Value(v)
+    // Thinning keeps the first tick (the low end); the high end is added after it.
+    let mut axis = Axis::new(lo, hi, false, major, labels, Vec::new());
+    axis.thin_vertical(len);
+    if axis.major.len() > 1 && axis.major.last().is_some_and(|&t| hi - t < clearance) {
+        axis.major.pop();
+        axis.labels.pop();
     }
+    axis.major.push(hi);
+    axis.labels.push(hi_label);
+    axis
 }
 
-fn heatmap_canvas_size(panel: &HeatPanel, with_profile: bool) -> (usize, usize) {
+fn heatmap_canvas_size(layout: &HeatLayout, with_profile: bool) -> (usize, usize) {
     if with_profile {
         (
-            (panel.width + PROFILE_WIDTH) as usize,
-            panel.height.max(PROFILE_MIN_HEIGHT) as usize,
+            (layout.width + PROFILE_WIDTH) as usize,
+            layout.height.max(PROFILE_MIN_HEIGHT) as usize,
         )
     } else {
-        (panel.width as usize, panel.height as usize)
+        (layout.width as usize, layout.height as usize)
     }
 }
 
@@ -1554,16 +1334,8 @@ fn write_png_atomic(
 mod tests {
     use super::*;
 
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
-    }
-
-    fn contains(ticks: &[f64], v: f64) -> bool {
-        ticks.iter().any(|&t| (t - v).abs() < 1e-12)
-    }
-
-    fn decode(path: &Path) -> image::DynamicImage {
-        image::open(path).expect("output decodes as an image")
+    fn decode(path: &Path) -> ::image::DynamicImage {
+        ::image::open(path).expect("output decodes as an image")
     }
 
     fn no_temp_files_left(dir: &Path) {
@@ -1612,97 +1384,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nice_ticks_zero_to_half() {
-        let t = nice_ticks(0.0, 0.5, 5);
-        for v in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5] {
-            assert!(contains(&t, v), "{v} missing from {t:?}");
+    /// The size a heat map (and profile) figure must have.
+    fn heat_size(map: &HeatMap, profile: Option<&LinePlot>) -> (u32, u32) {
+        let layout = HeatLayout::new(map).unwrap();
+        let mut titles = vec![wrap_title(map.title, layout.width).unwrap()];
+        if let Some(p) = profile {
+            titles.push(wrap_title(p.title, PROFILE_WIDTH).unwrap());
         }
-        assert!(t.iter().all(|&v| (0.0..=0.5).contains(&v)));
-        assert_eq!(linear_labels(&t), ["0", "0.1", "0.2", "0.3", "0.4", "0.5"]);
+        let layout = layout.with_title_band(title_band(&titles));
+        let (w, h) = heatmap_canvas_size(&layout, profile.is_some());
+        (w as u32, h as u32)
     }
 
-    #[test]
-    fn nice_ticks_are_round_and_inside() {
-        let t = nice_ticks(-0.53, 0.53, 5);
-        assert!(contains(&t, 0.0) && contains(&t, -0.4) && contains(&t, 0.4));
-        assert!(t.iter().all(|&v| (-0.53..=0.53).contains(&v)));
-        // Reversed bounds give the same ticks.
-        assert_eq!(nice_ticks(0.53, -0.53, 5), t);
-        let t = nice_ticks(3.0, 997.0, 5);
-        assert!(contains(&t, 200.0) && contains(&t, 800.0), "{t:?}");
-        // No negative zero.
-        assert!(
-            nice_ticks(-1.0, 1.0, 4)
-                .iter()
-                .all(|v| !(v.is_sign_negative() && *v == 0.0))
-        );
-    }
-
-    #[test]
-    fn nice_ticks_degenerate() {
-        assert_eq!(nice_ticks(1.0, 1.0, 5), vec![1.0]);
-        assert!(nice_ticks(f64::NAN, 1.0, 5).is_empty());
-        assert!(nice_ticks(0.0, f64::INFINITY, 5).is_empty());
-        assert!(nice_ticks(-f64::MAX, f64::MAX, 5).len() <= 2);
-        assert!(!nice_ticks(1e16, 1e16 + 4.0, 5).is_empty());
-        assert!(!nice_ticks(1e-300, 2e-300, 5).is_empty());
-    }
-
-    #[test]
-    fn log_ticks_are_decades() {
-        let t = log_ticks(1e-3, 10.0);
-        let expected = [1e-3, 1e-2, 1e-1, 1.0, 10.0];
-        assert_eq!(t.len(), expected.len(), "{t:?}");
-        for (a, b) in t.iter().zip(expected) {
-            assert!(close(*a, b), "{t:?}");
-        }
-        assert_eq!(log_labels(&t), ["1e-3", "1e-2", "1e-1", "1e0", "1e1"]);
-        assert_eq!(
-            log_labels(&[0.1, 1.0, 10.0, 100.0]),
-            ["0.1", "1", "10", "100"]
-        );
-    }
-
-    #[test]
-    fn log_ticks_narrow_wide_and_invalid() {
-        let t = log_ticks(2.0, 8.0);
-        assert!(contains(&t, 2.0) && contains(&t, 5.0), "{t:?}");
-        let t = log_ticks(1.1, 1.9);
-        assert!(
-            !t.is_empty() && t.iter().all(|&v| (1.1..=1.9).contains(&v)),
-            "{t:?}"
-        );
-        let t = log_ticks(1e-300, 1e300);
-        assert!((2..=9).contains(&t.len()), "{t:?}");
-        assert!(t.iter().all(|v| v.log10().round() % 100.0 == 0.0), "{t:?}");
-        assert!(log_ticks(0.0, 1.0).is_empty());
-        assert!(log_ticks(-1.0, 1.0).is_empty());
-        assert!(log_ticks(f64::NAN, 1.0).is_empty());
-        assert_eq!(log_ticks(5.0, 5.0), vec![5.0]);
-        let minor = log_minor_ticks(1.0, 100.0, &log_ticks(1.0, 100.0));
-        assert_eq!(minor.len(), 16);
-    }
-
-    #[test]
-    fn number_formatting() {
-        assert_eq!(linear_labels(&[0.0, 2e-5, 4e-5]), ["0", "2e-5", "4e-5"]);
-        assert_eq!(linear_labels(&[1e5, 1.5e5, 2e5]), ["1e5", "1.5e5", "2e5"]);
-        assert_eq!(linear_labels(&[-10.0, 0.0, 10.0]), ["-10", "0", "10"]);
-        assert_eq!(format_sig(0.012345), "0.0123");
-        assert_eq!(format_sig(123456.0), "1.23e5");
-        assert_eq!(format_sig(2.5e-7), "2.5e-7");
-        assert_eq!(format_sig(-3.0), "-3");
-        assert_eq!(format_sig(0.0), "0");
+    fn rgb(c: RGBColor) -> [u8; 3] {
+        [c.0, c.1, c.2]
     }
 
     #[test]
     fn colormap_endpoints() {
-        assert_eq!(colormap(0.0), COLORMAP[0].1);
-        assert_eq!(colormap(1.0), COLORMAP[8].1);
-        assert_eq!(colormap(f64::NAN), COLORMAP[0].1);
-        assert_eq!(colormap(7.0), COLORMAP[8].1);
-        assert_eq!(colormap(0.5), [38, 130, 142]);
+        assert_eq!(rgb(colormap(0.0)), [68, 1, 84]);
+        assert_eq!(rgb(colormap(1.0)), [254, 232, 37]);
+        assert_eq!(rgb(colormap(f64::NAN)), [68, 1, 84]);
+        assert_eq!(rgb(colormap(7.0)), [254, 232, 37]);
+        assert_eq!(rgb(colormap(-f64::INFINITY)), [68, 1, 84]);
     }
 
     #[test]
@@ -1723,13 +1427,12 @@ mod tests {
             true,
         );
         write_heatmap_png(&path, &map, Some(&profile)).unwrap();
-        let panel = HeatPanel::new(&map).unwrap();
-        assert_eq!(panel.mw, 256);
-        assert_eq!(panel.mh, 256);
-        let (w, h) = heatmap_canvas_size(&panel, true);
+        let layout = HeatLayout::new(&map).unwrap();
+        assert_eq!((layout.mw, layout.mh), (256, 256));
+        let (w, h) = heat_size(&map, Some(&profile));
         let img = decode(&path);
-        assert_eq!((img.width() as usize, img.height() as usize), (w, h));
-        assert!(w >= 256 + PROFILE_WIDTH as usize && h >= 256);
+        assert_eq!((img.width(), img.height()), (w, h));
+        assert!(w >= 256 + PROFILE_WIDTH && h >= 256);
         no_temp_files_left(dir.path());
     }
 
@@ -1740,22 +1443,19 @@ mod tests {
         let values: Vec<f64> = (0..64).map(f64::from).collect();
         let map = heatmap(&values, 8, 8, false);
         write_heatmap_png(&path, &map, None).unwrap();
-        let panel = HeatPanel::new(&map).unwrap();
-        assert_eq!((panel.mw, panel.mh), (256, 256));
+        let layout = HeatLayout::new(&map).unwrap();
+        assert_eq!((layout.mw, layout.mh), (256, 256));
         let img = decode(&path).to_rgb8();
+        assert_eq!((img.width(), img.height()), heat_size(&map, None));
+        // Row 0 is at the top: the first cell (top-left) has the lowest colour, the last
+        // cell (bottom-right) the highest.
+        let (ml, mt) = layout.map_origin();
+        assert_eq!(img.get_pixel(ml + 5, mt + 5).0, rgb(colormap(0.0)));
+        assert_eq!(img.get_pixel(ml + 250, mt + 250).0, rgb(colormap(1.0)));
         assert_eq!(
-            (img.width() as i64, img.height() as i64),
-            (panel.width, panel.height)
+            img.get_pixel(ml + 250, mt + 5).0,
+            rgb(layout.cell_colour(7.0))
         );
-        // First cell (top-left) has the lowest colour, last cell the highest.
-        let p = img
-            .get_pixel((panel.ml + 5) as u32, (panel.mt + 5) as u32)
-            .0;
-        assert_eq!(p, colormap(0.0));
-        let p = img
-            .get_pixel((panel.ml + 250) as u32, (panel.mt + 250) as u32)
-            .0;
-        assert_eq!(p, colormap(1.0));
     }
 
     #[test]
@@ -1798,41 +1498,50 @@ mod tests {
             ((0..1000).map(f64::from).collect(), 1, 1000, false),
             ((0..3000).map(f64::from).collect(), 1500, 2, true),
         ];
+        let profile = line_plot(
+            vec![Series {
+                name: "nothing valid",
+                points: vec![(f64::NAN, 1.0), (0.0, -1.0)],
+                markers: true,
+            }],
+            true,
+            true,
+        );
         for (i, (values, rows, cols, log)) in cases.iter().enumerate() {
             let mut map = heatmap(values, *rows, *cols, *log);
             if i == 6 {
                 map.x_range = (f64::NAN, f64::INFINITY);
                 map.y_range = (1.0, 1.0);
             }
-            let path = dir.path().join(format!("case{i}.png"));
-            write_heatmap_png(&path, &map, None).unwrap();
-            let panel = HeatPanel::new(&map).unwrap();
-            let img = decode(&path);
-            assert_eq!(
-                (img.width() as i64, img.height() as i64),
-                (panel.width, panel.height)
-            );
+            for with_profile in [false, true] {
+                let profile = with_profile.then_some(&profile);
+                let path = dir.path().join(format!("case{i}-{with_profile}.png"));
+                write_heatmap_png(&path, &map, profile).unwrap();
+                let img = decode(&path);
+                assert_eq!((img.width(), img.height()), heat_size(&map, profile));
+            }
         }
         no_temp_files_left(dir.path());
     }
 
     #[test]
     fn log_heatmap_marks_zero_cells() {
+        let dir = tempfile::tempdir().unwrap();
         let values = vec![0.0, 1.0, 10.0, f64::NAN];
         let map = heatmap(&values, 2, 2, true);
-        let panel = HeatPanel::new(&map).unwrap();
-        assert_eq!(panel.cell_colour(0.0), ZERO_COLOUR);
-        assert_eq!(panel.cell_colour(-5.0), ZERO_COLOUR);
-        assert_eq!(panel.cell_colour(f64::NAN), NAN_COLOUR);
-        assert_eq!(panel.cell_colour(1.0), colormap(0.0));
-        assert_eq!(panel.cell_colour(10.0), colormap(1.0));
-        assert_eq!(panel.swatches.len(), 2);
-        let mut c = Canvas::new(panel.width as usize, panel.height as usize).unwrap();
-        panel.draw(&mut c, 0, 0);
-        assert_eq!(
-            c.get((panel.ml + 2) as usize, (panel.mt + 2) as usize),
-            ZERO_COLOUR
-        );
+        let layout = HeatLayout::new(&map).unwrap();
+        assert_eq!(rgb(layout.cell_colour(0.0)), rgb(ZERO_COLOUR));
+        assert_eq!(rgb(layout.cell_colour(-5.0)), rgb(ZERO_COLOUR));
+        assert_eq!(rgb(layout.cell_colour(f64::NAN)), rgb(NAN_COLOUR));
+        assert_eq!(rgb(layout.cell_colour(1.0)), rgb(colormap(0.0)));
+        assert_eq!(rgb(layout.cell_colour(10.0)), rgb(colormap(1.0)));
+        assert_eq!(layout.swatches.len(), 2);
+        let path = dir.path().join("zero.png");
+        write_heatmap_png(&path, &map, None).unwrap();
+        let img = decode(&path).to_rgb8();
+        let (ml, mt) = layout.map_origin();
+        assert_eq!(img.get_pixel(ml + 2, mt + 2).0, rgb(ZERO_COLOUR));
+        assert_eq!(img.get_pixel(ml + 250, mt + 250).0, rgb(NAN_COLOUR));
     }
 
     #[test]
@@ -1945,17 +1654,153 @@ mod tests {
                 false,
                 false,
             ),
+            line_plot(
+                vec![Series {
+                    name: "all NaN",
+                    points: vec![(f64::NAN, f64::NAN); 5],
+                    markers: true,
+                }],
+                true,
+                true,
+            ),
+            line_plot(
+                vec![Series {
+                    name: "tiny range",
+                    points: vec![(1e-300, 1e-300), (2e-300, 3e-300), (1e300, 1e300)],
+                    markers: true,
+                }],
+                true,
+                true,
+            ),
         ];
         for (i, plot) in plots.iter().enumerate() {
             let path = dir.path().join(format!("plot{i}.png"));
             write_line_plot_png(&path, plot).unwrap();
             let img = decode(&path);
             assert_eq!(
-                (img.width() as i64, img.height() as i64),
+                (img.width(), img.height()),
                 (LINE_PLOT_WIDTH, LINE_PLOT_HEIGHT)
             );
         }
+        // Side by side: one panel width each.
+        let path = dir.path().join("row.png");
+        let refs: Vec<&LinePlot> = plots.iter().take(3).collect();
+        write_line_plots_png(&path, &refs).unwrap();
+        let img = decode(&path);
+        assert_eq!(
+            (img.width(), img.height()),
+            (3 * LINE_PLOT_WIDTH, LINE_PLOT_HEIGHT)
+        );
+        assert!(write_line_plots_png(&dir.path().join("none.png"), &[]).is_err());
+        assert!(!dir.path().join("none.png").exists());
         no_temp_files_left(dir.path());
+    }
+
+    #[test]
+    fn text_outside_the_font_and_long_text_are_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "a very long title, with commas, colons: and many words that cannot fit \
+                    on one line of a panel that is only seven hundred pixels wide, so it wraps \
+                    onto several lines and is finally cut short with an ellipsis at the end";
+        let plot = LinePlot {
+            title: long,
+            x_label: "λ̃_k(τ) ☃ 🦀 \u{0} \t tab",
+            y_label: long,
+            series: vec![Series {
+                name: long,
+                points: vec![(1.0, 2.0), (2.0, 1.0)],
+                markers: true,
+            }],
+            log_x: false,
+            log_y: false,
+        };
+        let path = dir.path().join("text.png");
+        write_line_plots_png(&path, &[&plot, &plot]).unwrap();
+        assert_eq!(decode(&path).width(), 2 * LINE_PLOT_WIDTH);
+        let values = [1.0, 2.0, 3.0, 4.0];
+        let mut map = heatmap(&values, 2, 2, false);
+        map.title = long;
+        map.colorbar_label = long;
+        map.x_label = long;
+        write_heatmap_png(&path, &map, Some(&plot)).unwrap();
+    }
+
+    #[test]
+    fn titles_wrap_at_one_size() {
+        register_fonts().unwrap();
+        let f = title_font();
+        let title = "w(f)^2 of two-band:a_h=0.4,a_l=0.0,b_h=1.0,b_l=0.3,gamma_h=1.0,gamma_l=1.0";
+        let lines = wrap_title(title, 400).unwrap();
+        assert!(lines.len() >= 2, "{lines:?}");
+        for l in &lines {
+            assert!(text_width(l, &f).unwrap() <= 400 - 2 * PAD, "{l:?}");
+        }
+        // Nothing is lost when the title fits in the allowed lines.
+        assert_eq!(lines.concat(), title);
+        assert_eq!(wrap_title("short", 400).unwrap(), ["short"]);
+        assert!(wrap_title("", 400).unwrap().is_empty());
+        let words = "word ".repeat(200);
+        let lines = wrap_title(&words, 300).unwrap();
+        assert_eq!(lines.len(), MAX_TITLE_LINES);
+        assert!(lines[MAX_TITLE_LINES - 1].ends_with('…'));
+        // A single unbreakable run is split anywhere.
+        let lines = wrap_title(&"x".repeat(100), 300).unwrap();
+        assert!(lines.len() > 1 && lines.iter().all(|l| !l.is_empty()));
+        assert_eq!(elide("abcdef", &f, 0).unwrap(), "");
+        let e = elide("abcdefghijklmnopqrstuvwxyz", &f, 60).unwrap();
+        assert!(e.ends_with('…') && text_width(&e, &f).unwrap() <= 60, "{e}");
+        assert_eq!(title_band(&[]), title_band(&[vec!["one".into()]]));
+    }
+
+    #[test]
+    fn axes_thin_labels_and_map_safely() {
+        register_fonts().unwrap();
+        let mut a = Axis::from_values([0.0, 1e6].into_iter(), false, 40);
+        let before = a.major.len();
+        a.thin_horizontal(200).unwrap();
+        assert!(a.major.len() < before && !a.major.is_empty());
+        assert_eq!(a.major.len(), a.labels.len());
+        let f = font(TICK_SIZE);
+        for p in a.major.windows(2) {
+            let d = (a.frac(p[1]) - a.frac(p[0])) * 200.0;
+            assert!(d >= text_width("1e6", &f).unwrap() as f64, "{:?}", a.labels);
+        }
+        for v in [f64::NAN, f64::INFINITY, -1e308, 1e308] {
+            let p = a.map(&v, (0, 100));
+            assert!((-400..=500).contains(&p), "{v} -> {p}");
+        }
+        let log = Axis::from_values([1e-3, 10.0].into_iter(), true, 5);
+        assert_eq!(log.map(&-1.0, (0, 100)), 0);
+        assert!(!log.minor.is_empty());
+        assert_eq!(log.key_points(3usize), log.minor);
+        assert_eq!(
+            log.key_points(plotters::coord::ranged1d::BoldPoints(3)),
+            log.major
+        );
+        assert_eq!(log.format_ext(&log.major[0]), log.labels[0]);
+        // Reversed axes (heat-map rows) map their start to the start of the pixel range.
+        let rows = extent_axis(0.5, -0.5, 4);
+        assert_eq!(rows.map(&0.5, (100, 0)), 100);
+        assert_eq!(rows.map(&-0.5, (100, 0)), 0);
+    }
+
+    #[test]
+    fn colour_bar_keeps_both_ends() {
+        for (lo, hi, log) in [
+            (-3.0, 2.0, true),
+            (0.0, 1e-9, false),
+            (-0.2, 0.55, true),
+            (0.0, 1.0, false),
+            (-300.0, 300.0, true),
+        ] {
+            let axis = colour_bar_axis(lo, hi, 256, log);
+            assert_eq!(axis.major.first(), Some(&lo));
+            assert_eq!(axis.major.last(), Some(&hi));
+            assert_eq!(axis.major.len(), axis.labels.len());
+            for p in axis.major.windows(2) {
+                assert!((p[1] - p[0]) / (hi - lo) * 256.0 >= TICK_SIZE, "{axis:?}");
+            }
+        }
     }
 
     #[test]
@@ -1987,11 +1832,13 @@ mod tests {
         // Unused grid cell is white.
         assert_eq!(img.get_pixel(15, 35).0, [255, 255, 255]);
 
+        // Fewer images than columns: the grid is only as wide as the images.
         let gray: Vec<f32> = (0..2 * 6 * 5).map(|i| i as f32 / 59.0).collect();
         let path = dir.path().join("gray.png");
         write_image_grid_png(&path, &gray, 2, 1, 6, 5, 8, 1).unwrap();
         let img = decode(&path);
         assert_eq!((img.width(), img.height()), (12, 6));
+        assert_eq!(img.color(), ::image::ColorType::L8);
         no_temp_files_left(dir.path());
     }
 
@@ -2009,19 +1856,19 @@ mod tests {
     }
 
     #[test]
-    fn text_and_clipping_are_safe() {
-        let mut c = Canvas::new(40, 20).unwrap();
-        c.text(-100, -100, "outside", 2, BLACK);
-        c.text(0, 0, "ünïcødé σ ☃", 1, BLACK);
-        c.text_up(5, 1000, "very long rotated text", 1, BLACK);
-        let r = Rect::new(0, 0, 40, 20);
-        c.line((-1e9, -1e9), (1e9, 1e9), 2, BLACK, r);
-        c.line((f64::NAN, 0.0), (10.0, 10.0), 2, BLACK, r);
-        c.line((5.0, 5.0), (5.0, 5.0), 1, BLACK, r);
-        assert_eq!(fit_text("abcdefgh", 48, 1), "abcd..");
-        assert_eq!(fit_text("abc", 48, 1), "abc");
-        assert_eq!(fit_text("abcdef", 8, 1), "a");
-        assert_eq!(glyph('A'), BASIC_FONTS.get('A').unwrap());
-        assert_eq!(glyph('☃'), BASIC_FONTS.get('?').unwrap());
+    fn writes_are_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fig.png");
+        fs::write(&path, b"old").unwrap();
+        write_image_grid_png(&path, &[0.5; 4], 1, 1, 2, 2, 1, 1).unwrap();
+        assert_eq!(decode(&path).width(), 2);
+        // A directory in the way: the rename fails and the temporary file is removed.
+        let blocked = dir.path().join("blocked.png");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("inside"), b"x").unwrap();
+        let err = write_image_grid_png(&blocked, &[0.5; 4], 1, 1, 2, 2, 1, 1).unwrap_err();
+        assert!(format!("{err:#}").contains("blocked.png"), "{err:#}");
+        assert!(blocked.is_dir());
+        no_temp_files_left(dir.path());
     }
 }
