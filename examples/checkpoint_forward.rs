@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let output = net
         .forward(input, &cond)
         .into_data()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| format!("{e:?}"))?;
 
     std::fs::create_dir_all(&out)?;
