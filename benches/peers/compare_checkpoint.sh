@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
 work=${1:-$(mktemp -d)}
+mkdir -p "$work"
 cargo build --release -p sagd-cli --quiet
 cargo build --release --example checkpoint_forward --quiet
 run="$work/run"

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sagd_core::registry::{ParamKind, entries};
@@ -200,7 +200,7 @@ pub fn spectra_show(args: &ShowArgs) -> Result<ExitCode> {
     )?;
     let [c, h, w] = report.size;
     if let Some(path) = &args.png {
-        write_spectrum_png(path, &report).with_context(|| format!("writing {}", path.display()))?;
+        write_spectrum_png(path, &report)?;
     }
     if args.json {
         println!(

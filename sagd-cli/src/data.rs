@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use sagd_core::RadiusConvention;
 use sagd_datasets::DatasetError;
@@ -134,7 +134,7 @@ fn stats(args: &StatsArgs) -> Result<ExitCode> {
     )
     .map_err(classify)?;
     if let Some(path) = &args.png {
-        write_psd_png(path, &stats).with_context(|| format!("writing {}", path.display()))?;
+        write_psd_png(path, &stats)?;
     }
     let [c, h, w] = stats.shape;
     if args.json {
@@ -183,9 +183,7 @@ fn stats(args: &StatsArgs) -> Result<ExitCode> {
 fn preview(args: &PreviewArgs) -> Result<ExitCode> {
     let shown =
         data_preview(&args.source.request(), args.count, &args.png).map_err(|e| match e {
-            DatasetError::Plot(_) => {
-                anyhow::Error::new(e).context(format!("writing {}", args.png.display()))
-            }
+            DatasetError::Plot(_) => anyhow::Error::new(e),
             e => classify(e),
         })?;
     eprintln!("wrote {} ({shown} images)", args.png.display());

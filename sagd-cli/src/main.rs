@@ -99,16 +99,9 @@ pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
 /// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename, so that an
 /// interrupted command never leaves a torn file.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| {
-        let _ = std::fs::remove_file(&temp);
-        format!("cannot write {}", path.display())
+    sagd_core::files::write_atomic(path, bytes).map_err(|e| {
+        let context = format!("cannot write {}", e.path.display());
+        anyhow::Error::new(e.source).context(context)
     })
 }
 

@@ -17,7 +17,8 @@
 //! - [`density`]: Gaussian and Gaussian-mixture data with exact noisy scores and posteriors;
 //! - [`theory`]: the analytic theory of spectral bias (learning speed per mode) under
 //!   anisotropic noise;
-//! - [`verify`]: the property suite any spectrum can be run through.
+//! - [`verify`]: the property suite any spectrum can be run through;
+//! - [`files`]: atomic writes of output files.
 //!
 //! The built-in spectra live in `sagd-ops`.
 
@@ -27,6 +28,7 @@ pub mod covariance;
 pub mod density;
 pub mod device_noise;
 pub mod error;
+pub mod files;
 pub mod grid;
 pub mod noise;
 pub mod parameterization;

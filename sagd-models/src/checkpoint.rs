@@ -14,8 +14,8 @@
 //! The header's `__metadata__` (string → string) holds `format` = `sagd-checkpoint`,
 //! `format_version` = `2`, `step`, `optimizer_step`, `seed`, `image_shape` (`[C, H, W]`, JSON),
 //! `config` (the resolved run config, TOML), `last_loss` and `log_window` (JSON, exact), and
-//! `checksum` = `fnv1a64:<16 hex digits>` of the data section (every tensor's bytes, in file
-//! order). Files are written to a temporary name, synced and renamed into place, so a kill never
+//! `checksum` = `fnv1a64:<16 hex digits>`: FNV-1a of the whole file, read with these 16 digits
+//! as `0`s, so that a change anywhere (metadata, tensor table, tensor bytes) is caught. Files are written to a temporary name, synced and renamed into place, so a kill never
 //! leaves a torn checkpoint. A file that is not safetensors, is truncated or extended, whose
 //! checksum does not match, that lacks sagd's metadata, or whose tensors do not fit the model
 //! is refused with a message that names the file and the first tensor or key at fault.
@@ -171,7 +171,7 @@ fn fnv1a64<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> u64 {
 }
 
 fn checksum_text(hash: u64) -> String {
-    format!("fnv1a64:{hash:016x}")
+    format!("{CHECKSUM_PREFIX}{hash:016x}")
 }
 
 impl Checkpoint {
@@ -345,10 +345,9 @@ impl Checkpoint {
             .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
             .collect();
         let mut metadata = self.metadata(path)?;
-        metadata.insert(
-            "checksum".to_string(),
-            checksum_text(fnv1a64(bytes.iter().map(Vec::as_slice))),
-        );
+        // A placeholder of the checksum's length: the hash covers the whole file with these
+        // 16 digits read as zeros, then they are replaced by its value.
+        metadata.insert("checksum".to_string(), checksum_text(0));
         let views = entries
             .iter()
             .zip(&bytes)
@@ -360,7 +359,11 @@ impl Checkpoint {
             .collect::<Result<Vec<_>, _>>()?;
         let bytes = safetensors::serialize(views, Some(metadata))
             .map_err(|e| bad(format!("cannot encode: {e}")))?;
-        canonical_header(bytes).map_err(bad)
+        let mut bytes = canonical_header(bytes).map_err(bad)?;
+        let digits = checksum_digits(&bytes).map_err(bad)?;
+        let hash = checksum_text(fnv1a64([&bytes[..]]));
+        bytes[digits].copy_from_slice(&hash.as_bytes()[CHECKSUM_PREFIX.len()..]);
+        Ok(bytes)
     }
 
     /// Writes the checkpoint to `path` atomically: into `path.tmp`, synced, then renamed.
@@ -397,24 +400,30 @@ impl Checkpoint {
     /// Parses and verifies the bytes of a checkpoint file (`path` names it in errors).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
         let bad = |m: String| ModelError::checkpoint(path, m);
-        check_container(bytes).map_err(bad)?;
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-        let (_, meta) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-        let metadata = meta.metadata().clone().unwrap_or_default();
-        if metadata.get("format").map(String::as_str) != Some(FORMAT) {
+        let header = check_container(bytes).map_err(bad)?;
+        let format = header
+            .get("__metadata__")
+            .and_then(|m| m.get("format"))
+            .and_then(|f| f.as_str());
+        if format != Some(FORMAT) {
+            let names = header.keys().filter(|k| k.as_str() != "__metadata__");
             return Err(bad(format!(
                 "not a sagd checkpoint: a safetensors file whose metadata has no `format` = \
                  `{FORMAT}` ({} tensors{})",
-                st.len(),
-                st.names()
-                    .iter()
+                names.clone().count(),
+                names
                     .min()
                     .map(|n| format!(", e.g. `{n}`"))
                     .unwrap_or_default()
             )));
         }
+        verify_checksum(bytes, &header).map_err(bad)?;
+        check_tensor_infos(&header).map_err(bad)?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
         let key = |k: &str| {
             metadata.get(k).ok_or_else(|| {
                 bad(format!(
@@ -447,18 +456,6 @@ impl Checkpoint {
         })?;
         let log_window: LogWindow = serde_json::from_value(json("log_window")?)
             .map_err(|e| bad(format!("metadata `log_window`: {e}")))?;
-        let stored_sum = key("checksum")?.clone();
-
-        // The data section, as it lies in the file, is what the checksum covers.
-        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) as usize;
-        let data = &bytes[8 + header_len..];
-        let computed = checksum_text(fnv1a64([data]));
-        if computed != stored_sum {
-            return Err(bad(format!(
-                "corrupted: the checksum of the tensor bytes is {computed}, the file records \
-                 {stored_sum}"
-            )));
-        }
 
         let mut tensors = Vec::with_capacity(st.len());
         let mut values = Vec::with_capacity(st.len());
@@ -541,9 +538,112 @@ fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+const CHECKSUM_PREFIX: &str = "fnv1a64:";
+
+/// Where the 16 hex digits of the checksum lie in `bytes`: after the one occurrence of
+/// `"checksum":"fnv1a64:` in the JSON header (quotes inside JSON strings are escaped, so the
+/// pattern cannot come from a string value).
+fn checksum_digits(bytes: &[u8]) -> Result<std::ops::Range<usize>, String> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) as usize;
+    let header = &bytes[8..8 + n];
+    let pattern = format!("\"checksum\":\"{CHECKSUM_PREFIX}");
+    let pattern = pattern.as_bytes();
+    let mut found = header
+        .windows(pattern.len())
+        .enumerate()
+        .filter(|(_, w)| *w == pattern)
+        .map(|(i, _)| 8 + i + pattern.len());
+    match (found.next(), found.next()) {
+        (Some(start), None) if start + 16 <= 8 + n => Ok(start..start + 16),
+        _ => Err(format!(
+            "corrupted: the header does not hold exactly one `checksum` = `{CHECKSUM_PREFIX}…` \
+             entry"
+        )),
+    }
+}
+
+/// Checks the `checksum` metadata against FNV-1a of the whole file read with the checksum's
+/// own 16 digits as zeros: any changed byte, in the header's metadata and tensor table as in
+/// the tensor data, is refused.
+fn verify_checksum(
+    bytes: &[u8],
+    header: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let Some(stored) = header
+        .get("__metadata__")
+        .and_then(|m| m.get("checksum"))
+        .and_then(|c| c.as_str())
+    else {
+        return Err("the metadata lacks `checksum`".to_string());
+    };
+    let digits = checksum_digits(bytes)?;
+    let computed = checksum_text(fnv1a64([
+        &bytes[..digits.start],
+        &b"0000000000000000"[..],
+        &bytes[digits.end..],
+    ]));
+    if computed != stored {
+        return Err(format!(
+            "corrupted: the checksum of its contents is {computed}, the file records {stored}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every tensor of the header table (F32, contiguous offsets, a byte length that fits
+/// its shape) and names the first that does not; the library's own message names none.
+fn check_tensor_infos(header: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    let mut entries: Vec<(&String, &serde_json::Value, u64, u64)> = Vec::new();
+    for (name, info) in header.iter().filter(|(k, _)| k.as_str() != "__metadata__") {
+        let offsets = info.get("data_offsets").and_then(|o| o.as_array());
+        let (Some(start), Some(end)) = (
+            offsets.and_then(|o| o.first()).and_then(|v| v.as_u64()),
+            offsets.and_then(|o| o.get(1)).and_then(|v| v.as_u64()),
+        ) else {
+            return Err(format!("tensor `{name}`: no [start, end] `data_offsets`"));
+        };
+        entries.push((name, info, start, end));
+    }
+    entries.sort_by_key(|e| (e.2, e.3));
+    let mut at = 0;
+    for (name, info, start, end) in entries {
+        let dtype = info
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .unwrap_or("(none)");
+        if dtype != "F32" {
+            return Err(format!(
+                "tensor `{name}` is {dtype}; sagd checkpoints hold F32 tensors"
+            ));
+        }
+        let shape: Option<Vec<u64>> = info
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect());
+        let Some(shape) = shape else {
+            return Err(format!(
+                "tensor `{name}`: its `shape` is not a list of sizes"
+            ));
+        };
+        let needed = shape
+            .iter()
+            .try_fold(4u64, |n, &d| n.checked_mul(d))
+            .unwrap_or(u64::MAX);
+        if start != at || end < start || end - start != needed {
+            return Err(format!(
+                "tensor `{name}`: shape {shape:?} needs {needed} bytes from byte {at} of the \
+                 data, its data_offsets are [{start}, {end}]"
+            ));
+        }
+        at = end;
+    }
+    Ok(())
+}
+
 /// Checks the safetensors container's framing before parsing it, so that a short, long or
-/// foreign file gets a message that says which (the parser's own errors are terse).
-fn check_container(bytes: &[u8]) -> Result<(), String> {
+/// foreign file gets a message that says which (the parser's own errors are terse). Returns
+/// the header's JSON.
+fn check_container(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     if bytes.starts_with(b"SAGDCKPT") {
         return Err(
             "a checkpoint in sagd's format version 1 (`SAGDCKPT`), which this build no \
@@ -600,7 +700,7 @@ fn check_container(bytes: &[u8]) -> Result<(), String> {
                 .saturating_sub(usize::from(header.contains_key("__metadata__")))
         ));
     }
-    Ok(())
+    Ok(header)
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -693,6 +793,18 @@ mod tests {
         }
     }
 
+    /// `bytes` with the first `from` replaced by `to` (of the same length).
+    fn replaced(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap_or_else(|| panic!("{from} not in the file"));
+        let mut out = bytes.to_vec();
+        out[at..at + to.len()].copy_from_slice(to.as_bytes());
+        out
+    }
+
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()
     }
@@ -765,9 +877,10 @@ mod tests {
         assert_eq!(m["step"], "7");
         assert_eq!(m["image_shape"], "[1,2,2]");
         assert!(m["checksum"].starts_with("fnv1a64:") && m["checksum"].len() == 24);
-        // The checksum is FNV-1a of the data section as it lies in the file.
-        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        assert_eq!(m["checksum"], checksum_text(fnv1a64([&bytes[8 + n..]])));
+        // The checksum is FNV-1a of the file with its own 16 digits read as zeros.
+        let text = m["checksum"].clone();
+        let zeroed = replaced(&bytes, &text, &checksum_text(0));
+        assert_eq!(text, checksum_text(fnv1a64([&zeroed[..]])));
     }
 
     #[test]
@@ -802,12 +915,21 @@ mod tests {
             let e = read_err(&flipped);
             assert!(e.contains("checksum"), "{e}");
         }
-        // A damaged header is refused, never a panic.
+        // A damaged header is refused, never a panic; so is an edited metadata value that
+        // keeps the JSON valid (the step, the optimizer step).
         for k in (8..8 + n).step_by(7) {
             let mut flipped = bytes.clone();
             flipped[k] ^= 0x20;
             fs::write(&path, &flipped).unwrap();
-            let _ = Checkpoint::read(&path);
+            assert!(Checkpoint::read(&path).is_err(), "byte {k}");
+        }
+        for (from, to) in [
+            ("\"step\":\"7\"", "\"step\":\"4\""),
+            ("\"optimizer_step\":\"5\"", "\"optimizer_step\":\"6\""),
+            ("\"shape\":[2,3]", "\"shape\":[3,2]"),
+        ] {
+            let e = read_err(&replaced(&bytes, from, to));
+            assert!(e.contains("corrupted") && e.contains("checksum"), "{e}");
         }
 
         let e = read_err(b"hello world, not a checkpoint");
@@ -862,6 +984,28 @@ mod tests {
         let e = c.write(&path).unwrap_err().to_string();
         assert!(e.contains("`ema.w`"), "{e}");
         assert!(!path.exists() && !tmp_path(&path).exists());
+    }
+
+    #[test]
+    fn a_bad_tensor_table_names_the_tensor() {
+        let table = |b: &str| -> serde_json::Map<String, serde_json::Value> {
+            serde_json::from_str(&format!(
+                r#"{{"a":{{"dtype":"F32","shape":[2],"data_offsets":[0,8]}},"b":{b}}}"#
+            ))
+            .unwrap()
+        };
+        let ok = table(r#"{"dtype":"F32","shape":[2],"data_offsets":[8,16]}"#);
+        assert!(check_tensor_infos(&ok).is_ok());
+        let e = check_tensor_infos(&table(
+            r#"{"dtype":"F16","shape":[2],"data_offsets":[8,12]}"#,
+        ))
+        .unwrap_err();
+        assert!(e.contains("`b` is F16"), "{e}");
+        let e = check_tensor_infos(&table(
+            r#"{"dtype":"F32","shape":[3],"data_offsets":[8,16]}"#,
+        ))
+        .unwrap_err();
+        assert!(e.contains("`b`") && e.contains("needs 12 bytes"), "{e}");
     }
 
     #[test]

@@ -591,9 +591,8 @@ pub fn checkpoints_dir(out: &Path) -> PathBuf {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<(), ModelError> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text).map_err(|e| ModelError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+    sagd_core::files::write_atomic(path, text.as_bytes())
+        .map_err(|e| ModelError::io(&e.path, e.source))
 }
 
 const LOG_HEADER: &str = "step,loss,lr,grad_norm,images_per_sec";
@@ -631,9 +630,36 @@ fn resume_point(
     existing: &[(u64, PathBuf)],
 ) -> Result<Option<ResumePoint>, ModelError> {
     let point = match existing.last() {
-        Some((_, path)) => {
+        Some((step, path)) => {
             let checkpoint = Checkpoint::read(path)?;
+            if checkpoint.header.step != *step {
+                return Err(ModelError::checkpoint(
+                    path,
+                    format!(
+                        "is named for step {step} but records step {}",
+                        checkpoint.header.step
+                    ),
+                ));
+            }
             let started = RunConfig::from_toml(&checkpoint.header.config, path)?;
+            // A checkpoint copied in from another run: say so, rather than blame the config.
+            let saved_config = out.join("config.toml");
+            if saved_config.exists() {
+                let run = RunConfig::from_file(&saved_config)?;
+                if let Some(c) = run.resume_conflict(&started) {
+                    return Err(ModelError::checkpoint(
+                        path,
+                        format!(
+                            "does not belong to the run in {}: it records `{}` = {} where the \
+                             run's config.toml has {}",
+                            out.display(),
+                            c.key,
+                            c.requested,
+                            c.started
+                        ),
+                    ));
+                }
+            }
             started.check_resume(config, out)?;
             Some(ResumePoint {
                 path: path.clone(),

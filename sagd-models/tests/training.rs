@@ -400,6 +400,43 @@ fn bad_checkpoints_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("does not fit the model"), "{e}");
+
+    // A checkpoint renamed to another step, or one copied in from another run, is refused
+    // naming the file, not blamed on the config.
+    let renamed = dir
+        .path()
+        .join("checkpoints")
+        .join(checkpoint::file_name(12));
+    std::fs::rename(&path, &renamed).unwrap();
+    let e = train(&run_config(20, 10), dir.path(), &resumed(None), quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("step-00000012.safetensors") && e.contains("records step 10"),
+        "{e}"
+    );
+    std::fs::remove_file(&renamed).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let mut seed9 = run_config(10, 10);
+    seed9.seed = 9;
+    train(&seed9, other.path(), &TrainOptions::default(), quiet).unwrap();
+    std::fs::copy(
+        other
+            .path()
+            .join("checkpoints")
+            .join(checkpoint::file_name(10)),
+        &path,
+    )
+    .unwrap();
+    let e = train(&run_config(20, 10), dir.path(), &resumed(None), quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("step-00000010.safetensors")
+            && e.contains("does not belong to the run")
+            && e.contains("`seed` = 9"),
+        "{e}"
+    );
 }
 
 /// The Fourier-mode gains `ψ_k = Re(u_kᴴ W u_k)` of a 1-channel `h×w` map.

@@ -19,7 +19,7 @@ pub use render::{HeatMap, LinePlot, Series};
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
     /// The figure could not be drawn or written.
-    #[error("{path}: {message}")]
+    #[error("cannot write the figure {path}: {message}")]
     Figure {
         /// The figure's path.
         path: PathBuf,

@@ -254,7 +254,8 @@ const ZERO_COLOUR: RGBColor = RGBColor(200, 200, 200);
 const NAN_COLOUR: RGBColor = RGBColor(220, 30, 30);
 
 /// Distinct series colours (a categorical palette).
-const PALETTE: [RGBColor; 10] = [
+/// The ten "tab10" colours, then darker shades of them for plots with up to 20 series.
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -265,6 +266,16 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(12, 55, 95),
+    RGBColor(150, 70, 0),
+    RGBColor(18, 85, 18),
+    RGBColor(120, 15, 15),
+    RGBColor(75, 45, 115),
+    RGBColor(0, 0, 0),
+    RGBColor(150, 30, 110),
+    RGBColor(60, 60, 60),
+    RGBColor(105, 105, 0),
+    RGBColor(0, 100, 110),
 ];
 
 const LINE_PLOT_WIDTH: u32 = 720;
@@ -758,6 +769,7 @@ fn draw_line_plot(area: &Area, plot: &LinePlot, title: &[String], title_h: u32) 
     // Series: runs of valid points become lines, so non-finite points break them.
     let mut screen: Vec<(i32, i32)> = Vec::new();
     let mut any_valid = false;
+    let mut drawn = Vec::with_capacity(plot.series.len());
     for (i, s) in plot.series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let pts: Vec<Option<(f64, f64)>> = s
@@ -770,6 +782,7 @@ fn draw_line_plot(area: &Area, plot: &LinePlot, title: &[String], title_h: u32) 
             .filter(|run| !run.is_empty())
             .map(|run| run.iter().flatten().copied().collect())
             .collect();
+        drawn.push(!runs.is_empty());
         for run in &runs {
             any_valid = true;
             let px: Vec<(i32, i32)> = run.iter().map(|p| chart.backend_coord(p)).collect();
@@ -815,7 +828,7 @@ fn draw_line_plot(area: &Area, plot: &LinePlot, title: &[String], title_h: u32) 
         BLACK.stroke_width(1),
     )))?;
 
-    draw_legend(&mut chart, plot, &screen, pw)?;
+    draw_legend(&mut chart, plot, &drawn, &screen, pw)?;
     Ok(())
 }
 
@@ -841,6 +854,7 @@ fn draw_thick_path(area: &Area, points: &[(i32, i32)], colour: RGBColor) -> Resu
 fn draw_legend<'a, 'b: 'a>(
     chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>,
     plot: &LinePlot,
+    drawn: &[bool],
     screen: &[(i32, i32)],
     plot_w: u32,
 ) -> Result<()> {
@@ -851,11 +865,20 @@ fn draw_legend<'a, 'b: 'a>(
     let f = font(TICK_SIZE);
     let mut names = Vec::with_capacity(n);
     for (i, s) in plot.series.iter().enumerate() {
-        names.push(if s.name.is_empty() {
+        let name = if s.name.is_empty() {
             format!("series {}", i + 1)
         } else {
-            elide(s.name, &f, (plot_w / 2).max(60))?
-        });
+            s.name.to_string()
+        };
+        // Listed all the same, so that a reader knows the series exists.
+        let name = if drawn.get(i).copied().unwrap_or(true) {
+            name
+        } else if plot.log_x || plot.log_y {
+            format!("{name} (no point > 0: not drawn)")
+        } else {
+            format!("{name} (no finite point: not drawn)")
+        };
+        names.push(elide(&name, &f, (plot_w / 2).max(60))?);
     }
     // Empty series carry the legend entries, so that series without a drawable point
     // are still listed.
@@ -1201,7 +1224,9 @@ impl<'m, 'a> HeatLayout<'m, 'a> {
             let x = right + 2 * TICK_LEN as i32;
             drawing(panel.draw_text(label, &tick_style, (x, y)))?;
         }
-        let desc_x = right + (self.cb_labels - DESC_SIZE as u32 - 4) as i32;
+        // Rotated by 270°, the text's top is its right edge: anchor it at the right end of
+        // the space reserved for it, so that it keeps DESC_GAP from the tick labels.
+        let desc_x = right + (self.cb_labels - 4) as i32;
         let desc_style = style(DESC_SIZE)
             .transform(FontTransform::Rotate270)
             .pos(Pos::new(HPos::Center, VPos::Top));
@@ -1323,7 +1348,8 @@ fn write_png_atomic(
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("writing PNG {}", path.display()))
+    // The caller's PlotError names `path`.
+    result
 }
 
 // ---------------------------------------------------------------------------

@@ -715,26 +715,12 @@ pub fn sample_run(
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it and a rename, so that an
-/// interrupted run never leaves a torn file.
+/// Writes `bytes` to `path` atomically ([`sagd_core::files::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SamplerError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SamplerError::Io {
-            action: "write",
-            path,
-            source,
-        }
-    };
-    std::fs::write(&temp, bytes).map_err(io(&temp))?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        io(path)(e)
+    sagd_core::files::write_atomic(path, bytes).map_err(|e| SamplerError::Io {
+        action: "write",
+        path: e.path,
+        source: e.source,
     })
 }
 
