@@ -120,10 +120,14 @@ mod tests {
             let PlotError::Figure { path: p, message } = &err;
             assert_eq!(p, &path);
             assert!(!message.is_empty());
+            // The path once, at the start: the message itself does not repeat it.
+            let text = err.to_string();
+            let shown = path.display().to_string();
             assert!(
-                err.to_string().starts_with(&path.display().to_string()),
-                "{err}"
+                text.starts_with(&format!("cannot write the figure {shown}: ")),
+                "{text}"
             );
+            assert!(!message.contains(&format!("{shown}:")), "{text}");
         }
     }
 }
