@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::Dataset;
 use crate::error::DatasetError;
 use crate::npy::NpyWriter;
-use crate::spec::DataSpec;
+use crate::spec::DataConfig;
 use crate::stats::{mean_pixel, pca_spectrum, radial_psd, second_moment_spectrum};
 use crate::transform::{Pipeline, Transform};
 
@@ -66,11 +66,11 @@ impl DataRequest {
     /// [`DatasetError::Spec`] and [`DatasetError::InvalidParam`] for a bad spec or transform;
     /// the file errors of the source otherwise.
     pub fn load(&self) -> Result<(Dataset, Pipeline), DatasetError> {
-        let spec: DataSpec = self.spec.parse()?;
-        let pipeline = Pipeline::parse(&self.transforms)?;
-        let dataset = spec.load()?;
-        pipeline.output_shape(dataset.shape())?;
-        Ok((dataset, pipeline))
+        DataConfig {
+            spec: self.spec.clone(),
+            transforms: self.transforms.clone(),
+        }
+        .load()
     }
 }
 
