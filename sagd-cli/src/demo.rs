@@ -23,6 +23,7 @@ use sagd_eval::demo::{
 };
 use serde_json::Value;
 
+use crate::stages::{Lock, command_line, die_with_parent};
 use crate::{print_stdout, usage, write_atomic};
 
 /// Arguments of `sagd demo`.
@@ -58,19 +59,6 @@ pub struct DemoArgs {
     json: bool,
 }
 
-/// Quotes `arg` for a POSIX shell when it needs it.
-fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
 /// Runs the stages as child processes of this binary, in order, with one header line each.
 struct Runner {
     exe: PathBuf,
@@ -78,13 +66,6 @@ struct Runner {
     done: usize,
     total: usize,
     stages: Vec<Stage>,
-}
-
-fn command_line(args: &[String]) -> String {
-    std::iter::once("sagd".to_string())
-        .chain(args.iter().map(|a| shell_quote(a)))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl Runner {
@@ -165,71 +146,6 @@ impl Runner {
             seconds: None,
             output: Value::Null,
         });
-    }
-}
-
-/// Asks Linux to send SIGTERM to a stage when the demo dies, so that killing the demo never
-/// leaves a trainer running on its own (its checkpoints are written atomically, so the kill is
-/// safe). Elsewhere a no-op.
-fn die_with_parent(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
-}
-
-/// `DIR/.demo.lock`, holding the PID of the demo working in DIR; removed when dropped.
-struct Lock(PathBuf);
-
-impl Lock {
-    /// Takes the lock, or refuses when a live demo holds it (a stale lock, whose process is
-    /// gone, is taken over).
-    fn take(out: &Path) -> Result<Self> {
-        let path = out.join(".demo.lock");
-        if let Ok(text) = std::fs::read_to_string(&path)
-            && let Ok(pid) = text.trim().parse::<u32>()
-            && pid != std::process::id()
-            && demo_alive(pid)
-        {
-            return Err(usage(format!(
-                "another sagd demo (process {pid}) is working in {}; wait for it or stop it \
-                 (or remove {} if that process is not a demo)",
-                out.display(),
-                path.display()
-            )));
-        }
-        write_atomic(&path, std::process::id().to_string().as_bytes())?;
-        Ok(Self(path))
-    }
-}
-
-/// Whether process `pid` is a running (not zombie) `sagd demo`, from Linux's `/proc`;
-/// elsewhere any lock is taken as stale.
-fn demo_alive(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The state follows the parenthesised command name: `PID (comm) S …`.
-    let running = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-        .is_some_and(|state| state != 'Z' && state != 'X');
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    running && cmdline.split(|b| *b == 0).any(|arg| arg == b"demo")
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -382,7 +298,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = Lock::take(out)?;
+    let _lock = Lock::take(out, "demo")?;
     if args.overwrite {
         remove_own(out)?;
     }

@@ -48,6 +48,11 @@ pub struct EvalArgs {
     /// Save the reference's Inception statistics (mu, sigma) in pytorch-fid's .npz layout.
     #[arg(long, value_name = "FILE.npz")]
     save_stats: Option<PathBuf>,
+    /// Keep the reference images' Inception features in this .npz and reuse them on the next
+    /// evaluation against the same images (same spec, transforms, --count and --seed) and
+    /// weights; any other file there is recomputed and replaced, with a warning.
+    #[arg(long, value_name = "FILE.npz")]
+    feature_cache: Option<PathBuf>,
     /// Images per Inception batch.
     #[arg(long, default_value_t = 50)]
     batch: usize,
@@ -103,6 +108,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         count: args.count,
         inception: args.inception.clone(),
         save_stats: args.save_stats.clone(),
+        feature_cache: args.feature_cache.clone(),
         batch: args.batch,
         kid_subsets: args.kid_subsets,
         kid_subset_size: args.kid_subset_size,

@@ -8,15 +8,16 @@
 //! `sagd_samplers::run` (`sample`), `sagd_eval::run` (`eval`), `sagd_eval::theory`
 //! (`theory`), `sagd_eval::spectra` (`spectra show`), `sagd_datasets::run` (`data`, `noise`,
 //! `verify --data`), `sagd_core::verify` (`verify`), `sagd_models::train` (`train`) and
-//! `sagd_eval::demo` (the demo's plan and report; the demo's stages run here as child
-//! processes of this binary).
+//! `sagd_eval::demo` and `sagd_eval::experiment` (the plans and reports of the demo and of
+//! experiments; their stages run here as child processes of this binary).
 
 mod commands;
 mod data;
 mod demo;
 mod eval;
-
+mod experiment;
 mod sample;
+mod stages;
 mod theory;
 mod train;
 
@@ -40,6 +41,10 @@ enum Command {
     /// The demonstration: isotropic vs SAGD selective omission on corrupted `shapes`, trained,
     /// sampled and evaluated in minutes, with a report (DIR/report.md).
     Demo(demo::DemoArgs),
+    /// Run an experiment file: every arm and seed trained, sampled and evaluated (or measured
+    /// for learning curves), continuing where an earlier sitting stopped; tables and figures in
+    /// OUT/results.md.
+    Experiment(experiment::ExperimentArgs),
     /// Inspect the registered noise spectra.
     Spectra {
         #[command(subcommand)]
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Experiment(args) => experiment::run(&args),
         Command::Spectra {
             command: SpectraCommand::List { json },
         } => commands::spectra_list(json),

@@ -11,6 +11,7 @@ use sagd_models::{Event, ModelError, RunConfig, TrainOptions};
 use serde_json::json;
 
 use crate::UsageError;
+use crate::stages::Lock;
 
 /// Arguments of `sagd train`.
 #[derive(Debug, Args)]
@@ -182,6 +183,13 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let options = TrainOptions {
         resume: args.resume,
         stop_at: args.stop_at,
+    };
+    // Two trainers in one run would interleave their checkpoints and logs: one at a time (a
+    // new folder is made by the trainer itself, so only an existing one can be contended).
+    let _lock = if args.out.is_dir() {
+        Some(Lock::take(&args.out, "train")?)
+    } else {
+        None
     };
     let summary = sagd_models::train(&config, &args.out, &options, &mut observer);
     bar.finish_and_clear();

@@ -459,6 +459,7 @@ fn mnist_train_against_test_with_the_real_weights() {
         .join("pt_inception-2015-12-05.safetensors");
     let dir = tempfile::tempdir().unwrap();
     let stats = dir.path().join("test-stats.npz");
+    let cache = dir.path().join("reference-features.npz");
     let reference = format!("mnist:{},split=test", data.display());
     let samples = format!("mnist:{}", data.display());
     let out1 = dir.path().join("full");
@@ -478,11 +479,14 @@ fn mnist_train_against_test_with_the_real_weights() {
         weights.to_str().unwrap(),
         "--save-stats",
         stats.to_str().unwrap(),
+        "--feature-cache",
+        cache.to_str().unwrap(),
         "--out",
         out1.to_str().unwrap(),
         "--json",
         "--quiet",
     ]);
+    assert_eq!(v["feature_cache"]["used"], false);
     let fid = v["fid"].as_f64().unwrap();
     // 40 MNIST digits against 40 others: far from 0 (N ≪ 2048 biases it up), far from the
     // hundreds that unrelated images give.
@@ -524,4 +528,47 @@ fn mnist_train_against_test_with_the_real_weights() {
     ]);
     assert!((w["fid"].as_f64().unwrap() - fid).abs() < 1e-9 * fid, "{w}");
     assert!(w["reference_count"].is_null());
+
+    // The cached reference features give every metric exactly as extracted ones did; with
+    // other reference images (--count 30: the first 30) the cache is recomputed and replaced,
+    // with a warning.
+    let with_cache = |count: &str, out: &str| {
+        stdout_json(&[
+            "eval",
+            "--samples",
+            &samples,
+            "--reference",
+            &reference,
+            "--count",
+            count,
+            "--kid-subset-size",
+            "20",
+            "--kid-subsets",
+            "10",
+            "--inception",
+            weights.to_str().unwrap(),
+            "--feature-cache",
+            cache.to_str().unwrap(),
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ])
+    };
+    let c = with_cache("40", "cached");
+    assert_eq!(c["feature_cache"]["used"], true, "{c}");
+    for key in ["fid", "kid", "precision_recall", "spectral"] {
+        assert_eq!(c[key], v[key], "{key}");
+    }
+    let d = with_cache("30", "other-subset");
+    assert_eq!(d["feature_cache"]["used"], false, "{d}");
+    assert!(
+        d["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("other reference images")),
+        "{d}"
+    );
+    assert_eq!(with_cache("30", "again")["feature_cache"]["used"], true);
 }

@@ -117,6 +117,10 @@ pub struct EvalOptions {
     pub kid: KidOptions,
     /// The neighbour of precision and recall's radii.
     pub pr_k: usize,
+    /// The reference images' Inception features, already extracted (one row per reference
+    /// image, in order; see [`feature_cache`](crate::feature_cache)): used instead of
+    /// extracting them again. Ignored for a statistics reference.
+    pub reference_features: Option<Features>,
 }
 
 impl Default for EvalOptions {
@@ -126,6 +130,7 @@ impl Default for EvalOptions {
             batch: 50,
             kid: KidOptions::default(),
             pr_k: 3,
+            reference_features: None,
         }
     }
 }
@@ -164,6 +169,9 @@ pub struct EvalReport {
     /// `--save-stats`).
     #[serde(skip)]
     pub reference_stats: Option<GaussianStats>,
+    /// The reference images' Inception features, when they were extracted or given.
+    #[serde(skip)]
+    pub reference_features: Option<Features>,
 }
 
 /// Checks `samples` against `reference` and `options` before any work (`has_inception`: whether
@@ -326,6 +334,7 @@ pub fn evaluate(
         feature_images_per_s: None,
         warnings: Vec::new(),
         reference_stats: None,
+        reference_features: None,
     };
     if let Reference::Images(r) = reference {
         // Both sets should hold images of the same range; the spectral metrics take any values
@@ -366,14 +375,26 @@ pub fn evaluate(
         let sample_features = extract(model, samples, options.batch, &mut |done, total| {
             progress(Stage::SampleFeatures, done, total)
         })?;
-        let reference_features: Option<Features> = match reference {
-            Reference::Images(r) => Some(extract(model, r, options.batch, &mut |done, total| {
-                progress(Stage::ReferenceFeatures, done, total)
-            })?),
-            Reference::Stats(_) => None,
+        let given = options
+            .reference_features
+            .as_ref()
+            .filter(|f| matches!(reference, Reference::Images(r) if r.len() == f.count));
+        let reference_features: Option<Features> = match (reference, given) {
+            (Reference::Images(_), Some(f)) => Some(f.clone()),
+            (Reference::Images(r), None) => {
+                Some(extract(model, r, options.batch, &mut |done, total| {
+                    progress(Stage::ReferenceFeatures, done, total)
+                })?)
+            }
+            (Reference::Stats(_), _) => None,
         };
         report.feature_seconds = started.elapsed().as_secs_f64();
-        let images = sample_features.count + reference_features.as_ref().map_or(0, |f| f.count);
+        let extracted = if given.is_some() {
+            0
+        } else {
+            reference_features.as_ref().map_or(0, |f| f.count)
+        };
+        let images = sample_features.count + extracted;
         report.feature_images_per_s = Some(images as f64 / report.feature_seconds.max(1e-9));
         let sample_stats = GaussianStats::from_features(&sample_features)?;
         let reference_stats = match (reference, &reference_features) {
@@ -426,6 +447,7 @@ pub fn evaluate(
             }
         }
         report.reference_stats = Some(reference_stats);
+        report.reference_features = reference_features;
     }
     if metrics.contains(&Metric::Spectral)
         && let Reference::Images(r) = reference

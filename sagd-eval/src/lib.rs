@@ -4,10 +4,13 @@
 //! - [`inception`]: the FID Inception-v3 in burn, exactly as pytorch-fid computes its pool3
 //!   features, loaded from a safetensors file or pytorch-fid's PyTorch state dict
 //!   ([`weights`]);
-//! - [`features`]: 8-bit quantisation and batched feature extraction;
+//! - [`features`]: 8-bit quantisation and batched feature extraction; [`feature_cache`]: a
+//!   reference's features kept in a file for the next evaluation;
 //! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
 //!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
+//! - [`experiment`]: experiment files (arms, seeds, sampling and evaluation), the plan of
+//!   `sagd experiment`'s stages and its tables and figures;
 //! - [`demo`]: the plan and the report of `sagd demo` (figures, verdict, `summary.json`,
 //!   `report.md`) from its stages' outputs;
 //! - [`spectra`]: a noise spectrum on a grid (power table, rank, radial profile, figure), the
@@ -48,6 +51,8 @@
 pub mod demo;
 pub mod error;
 pub mod evaluate;
+pub mod experiment;
+pub mod feature_cache;
 pub mod features;
 pub mod fid;
 mod gram;

@@ -1,6 +1,6 @@
 //! The evaluation run behind `sagd eval`: samples and a reference named as the CLI names them
 //! (files, folders, dataset specs, statistics) → [`evaluate`](crate::evaluate()) → `metrics.json`,
-//! `spectra.png` and optionally the reference's Inception statistics.
+//! `spectra.png` and optionally the reference's Inception statistics and features.
 //!
 //! ```
 //! use sagd_eval::Metric;
@@ -31,8 +31,9 @@ use sagd_models::train::device_for;
 use serde::Serialize;
 
 use crate::error::EvalError;
-use crate::evaluate::{EvalOptions, EvalReport, Metric, Stage, check, evaluate};
-use crate::inception::{FidInception, INPUT_SIZE};
+use crate::evaluate::{EvalOptions, EvalReport, Metric, Reference, Stage, check, evaluate};
+use crate::feature_cache;
+use crate::inception::{FEATURE_DIM, FidInception, INPUT_SIZE};
 use crate::kid::{Kid, KidOptions};
 use crate::precision_recall::PrecisionRecall;
 use crate::spectral::{SpectralReport, write_spectral_png};
@@ -74,6 +75,9 @@ pub struct EvalRequest {
     pub inception: Option<PathBuf>,
     /// Save the reference's Inception statistics (pytorch-fid's `.npz`) here.
     pub save_stats: Option<PathBuf>,
+    /// Keep the reference images' Inception features in this `.npz` and reuse them when they
+    /// are for the same images and weights ([`feature_cache`](crate::feature_cache)).
+    pub feature_cache: Option<PathBuf>,
     /// Images per Inception batch.
     pub batch: usize,
     /// KID's subsets.
@@ -105,6 +109,7 @@ impl EvalRequest {
             count: None,
             inception: None,
             save_stats: None,
+            feature_cache: None,
             batch: 50,
             kid_subsets: 100,
             kid_subset_size: 1000,
@@ -178,6 +183,19 @@ pub struct MetricsSummary {
     /// The saved statistics, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_stats: Option<PathBuf>,
+    /// The reference features' cache, when asked, and whether it was used (`true`) or
+    /// written (`false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_cache: Option<FeatureCacheSummary>,
+}
+
+/// `metrics.json`'s `feature_cache`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureCacheSummary {
+    /// The file.
+    pub path: PathBuf,
+    /// Whether the reference's features were read from it (otherwise extracted and written).
+    pub used: bool,
 }
 
 /// The outcome of [`eval_run`].
@@ -220,14 +238,18 @@ pub fn eval_run(
             req.out.display()
         )));
     }
-    if let Some(path) = &req.save_stats {
+    for (flag, path) in [
+        ("--save-stats", &req.save_stats),
+        ("--feature-cache", &req.feature_cache),
+    ] {
+        let Some(path) = path else { continue };
         let parent = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if path.is_dir() || !parent.is_dir() {
             return Err(invalid(format!(
-                "--save-stats {}: expected a file path in an existing folder",
+                "{flag} {}: expected a file path in an existing folder",
                 path.display()
             )));
         }
@@ -250,6 +272,11 @@ pub fn eval_run(
             "--save-stats saves Inception statistics; add fid to --metrics",
         ));
     }
+    if req.feature_cache.is_some() && !needs_inception {
+        return Err(invalid(
+            "--feature-cache keeps Inception features; add fid, kid or pr to --metrics",
+        ));
+    }
     let device = device_for(&req.device)?;
     let pipeline = Pipeline::parse(&req.transforms)?;
 
@@ -267,7 +294,7 @@ pub fn eval_run(
     let samples = crate::sources::subset(samples, count, req.seed);
     let reference = crate::load_reference(&req.reference, &pipeline, Some(count), req.seed)
         .map_err(about(format!("--reference {}", req.reference)))?;
-    let options = EvalOptions {
+    let mut options = EvalOptions {
         metrics: req.metrics.clone(),
         batch: req.batch,
         kid: KidOptions {
@@ -276,16 +303,46 @@ pub fn eval_run(
             seed: req.seed,
         },
         pr_k: 3,
+        reference_features: None,
     };
     check(&samples, &reference, weights.is_some(), &options)?;
+    if let (Some(path), Reference::Stats(_)) = (&req.feature_cache, &reference) {
+        return Err(invalid(format!(
+            "--feature-cache {} keeps reference images' features, but --reference {} is \
+             statistics",
+            path.display(),
+            req.reference
+        )));
+    }
     let model = match &weights {
         Some(path) => Some(FidInception::load(path, &device).map_err(about("--inception"))?),
         None => None,
     };
+    // The reference's features from the cache, when it holds those of these images and weights.
+    let mut cache_warning = None;
+    let mut cache_print = None;
+    if let (Some(path), Some(model), Reference::Images(r)) =
+        (&req.feature_cache, &model, &reference)
+    {
+        let print = feature_cache::fingerprint(r, &model.info().sha256);
+        match feature_cache::load(path, &print, FEATURE_DIM) {
+            Ok(features) => options.reference_features = features,
+            Err(why) => {
+                cache_warning = Some(format!(
+                    "--feature-cache {}: {why}; the reference's features were extracted again \
+                     and the file replaced",
+                    path.display()
+                ))
+            }
+        }
+        cache_print = Some(print);
+    }
+    let cache_used = options.reference_features.is_some();
 
     let started = Instant::now();
-    let report = evaluate(&samples, &reference, model.as_ref(), &options, progress)?;
+    let mut report = evaluate(&samples, &reference, model.as_ref(), &options, progress)?;
     let seconds = started.elapsed().as_secs_f64();
+    report.warnings.extend(cache_warning);
 
     std::fs::create_dir_all(&req.out).map_err(|source| EvalError::Output {
         action: "create",
@@ -296,6 +353,15 @@ pub fn eval_run(
         stats
             .save_npz(path)
             .map_err(about(format!("--save-stats {}", path.display())))?;
+    }
+    if let (Some(path), Some(print), Some(features), false) = (
+        &req.feature_cache,
+        &cache_print,
+        &report.reference_features,
+        cache_used,
+    ) {
+        feature_cache::save(path, features, print)
+            .map_err(about(format!("--feature-cache {}", path.display())))?;
     }
     let plot_path = req.out.join("spectra.png");
     if let Some(spectral) = &report.spectral {
@@ -336,6 +402,10 @@ pub fn eval_run(
         }),
         spectra_png: report.spectral.is_some().then(|| plot_path.clone()),
         saved_stats: req.save_stats.clone(),
+        feature_cache: req.feature_cache.as_ref().map(|path| FeatureCacheSummary {
+            path: path.clone(),
+            used: cache_used,
+        }),
     };
     crate::theory::write_json(&metrics_path, &summary)?;
     Ok(EvalRun {
