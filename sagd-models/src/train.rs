@@ -950,7 +950,7 @@ pub fn train(
                 window = LogWindow::default();
             }
         }
-        if done % config.checkpoint_every == 0 || done == end {
+        if config.checkpoint_due(done, end) {
             let path = save(&state, done, last_loss, window)?;
             observer(&Event::Checkpoint {
                 step: done,
