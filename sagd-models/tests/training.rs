@@ -754,6 +754,7 @@ fn readme_config_example_is_valid() {
         "shapes-tiny-isotropic",
         "shapes-tiny-powerlaw",
         "mnist32-unet",
+        "grf-mlp-emergence",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../experiments")
