@@ -313,7 +313,9 @@ impl RunConfig {
     /// invocation) at `end`: every `checkpoint_every` steps, at the steps of `checkpoint_at`
     /// and at `end`.
     pub fn checkpoint_due(&self, step: u64, end: u64) -> bool {
-        step % self.checkpoint_every == 0 || step == end || self.checkpoint_at.contains(&step)
+        step.is_multiple_of(self.checkpoint_every)
+            || step == end
+            || self.checkpoint_at.contains(&step)
     }
 
     /// The forward noise's covariance `Σ_w` on images of `shape`; errors name `noise.spectrum`.
