@@ -14,7 +14,8 @@
 //!
 //! What the `sagd` commands do is library code with typed requests and results, so a Rust
 //! pipeline runs it as the CLI does: [`samplers::run`] (`sagd sample`), [`eval::theory`]
-//! (`sagd theory predict|validate`), [`eval::spectra`] (`sagd spectra show`),
+//! (`sagd theory predict|validate`), [`eval::emergence`] (`sagd theory emergence`),
+//! [`eval::spectra`] (`sagd spectra show`),
 //! [`datasets::run`] (`sagd data stats|preview|export`, `sagd noise`, `sagd verify --data`);
 //! `examples/library_runs.rs` calls the first two.
 //!

@@ -6,7 +6,7 @@
 //! function, draw its progress and print its result; a library error whose kind is the user's
 //! (a bad value, a missing file named on the command line) exits 2. The work lives in
 //! `sagd_samplers::run` (`sample`), `sagd_eval::run` (`eval`), `sagd_eval::theory`
-//! (`theory`), `sagd_eval::spectra` (`spectra show`), `sagd_datasets::run` (`data`, `noise`,
+//! (`theory predict`, `theory validate`), `sagd_eval::emergence` (`theory emergence`), `sagd_eval::spectra` (`spectra show`), `sagd_datasets::run` (`data`, `noise`,
 //! `verify --data`), `sagd_core::verify` (`verify`), `sagd_models::train` (`train`) and
 //! `sagd_eval::demo` and `sagd_eval::experiment` (the plans and reports of the demo and of
 //! experiments; their stages run here as child processes of this binary).

@@ -1,6 +1,7 @@
 //! `sagd theory`: the analytic theory of spectral bias (how fast each Fourier mode is learned)
-//! for a dataset under a noise spectrum. The runs are [`sagd_eval::theory`]'s; this parses the
-//! flags, draws the progress bar and prints.
+//! for a dataset under a noise spectrum, and the learning curves of trained runs. The runs are
+//! [`sagd_eval::theory`]'s and [`sagd_eval::emergence`]'s; this parses the flags, draws the
+//! progress bar and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use clap::{Args, Subcommand};
 use sagd_core::Normalization;
 use sagd_core::theory::{Crossing, ExponentFit};
 use sagd_eval::EvalError;
+use sagd_eval::emergence::{EmergenceRequest, EmergenceSummary, emergence_run};
 use sagd_eval::theory::{
     Basis, ExponentSummary, PredictModel, PredictRequest, ValidateModel, ValidateRequest,
     Validation, predict_run, validate_run, write_prediction_png,
@@ -26,6 +28,58 @@ pub enum TheoryCommand {
     /// Train a linear or circulant denoiser by full-batch gradient descent on grf data and
     /// compare each mode's generated variance (PF-ODE, Heun) with the theory at checkpoints.
     Validate(ValidateArgs),
+    /// Per-mode learning curves of a trained run, measured from samples at its checkpoints:
+    /// learning steps τ*, the fit τ* ∝ λ^(-α), their spread and the linear theory's α.
+    Emergence(EmergenceArgs),
+}
+
+/// `sagd theory emergence`.
+#[derive(Debug, Args)]
+pub struct EmergenceArgs {
+    /// The run directory (config.toml and at least two checkpoints; train with e.g.
+    /// checkpoint_at = [1, 2, 5, 10, …] and keep_checkpoints high enough to keep them).
+    #[arg(long)]
+    run: PathBuf,
+    /// Images sampled at each checkpoint (the same noise every time).
+    #[arg(long, default_value_t = 256)]
+    samples: usize,
+    /// ddim, ddpm, euler or heun.
+    #[arg(long, default_value = "ddim")]
+    sampler: String,
+    /// Levels the sampler visits (default: 25, at most the run's levels).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Images per sampling batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Sample the EMA weights (default: the raw weights, whose dynamics are the learning's).
+    #[arg(long)]
+    ema: bool,
+    /// At most this many training images (a seeded subset) give the targets λ.
+    #[arg(long, default_value_t = 4096)]
+    images: usize,
+    /// Leave out the modes whose initial variance is within this factor of λ (1 keeps all).
+    #[arg(long, default_value_t = 2.0)]
+    exclude: f64,
+    /// Seed of the sampling noise (the same at every checkpoint), the image subset and the
+    /// random transforms.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Device: cpu, or cuda (built with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Output directory: emergence.csv, emergence.json, emergence.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace an existing emergence.json in --out.
+    #[arg(long)]
+    overwrite: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Print the summary (emergence.json) as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `sagd theory validate`.
@@ -149,6 +203,7 @@ pub fn run(command: &TheoryCommand) -> Result<ExitCode> {
     match command {
         TheoryCommand::Predict(args) => predict_command(args),
         TheoryCommand::Validate(args) => validate_command(args),
+        TheoryCommand::Emergence(args) => emergence_command(args),
     }
 }
 
@@ -156,6 +211,9 @@ pub fn run(command: &TheoryCommand) -> Result<ExitCode> {
 fn theory_error(e: EvalError) -> anyhow::Error {
     match e {
         EvalError::Request(_) | EvalError::Input { .. } => usage(e.to_string()),
+        EvalError::Emergence(ref x) if x.is_usage() => usage(e.to_string()),
+        EvalError::Model(ref m) if m.is_usage() => usage(e.to_string()),
+        EvalError::Sampler(ref m) if m.is_usage() => usage(e.to_string()),
         EvalError::Dataset(d) => crate::data::classify(d),
         other => anyhow::Error::new(other),
     }
@@ -363,4 +421,111 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn emergence_command(args: &EmergenceArgs) -> Result<ExitCode> {
+    let method = args
+        .sampler
+        .parse()
+        .map_err(|e: sagd_samplers::SamplerError| usage(format!("--sampler: {e}")))?;
+    let request = EmergenceRequest {
+        run: args.run.clone(),
+        samples: args.samples,
+        method,
+        steps: args.steps,
+        batch: args.batch,
+        ema: args.ema,
+        images: args.images,
+        exclude: args.exclude,
+        seed: args.seed,
+        device: args.device.clone(),
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+    };
+    let bar = if args.quiet || args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} checkpoints  {msg}  eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = emergence_run(&request, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("step {}", p.step));
+    });
+    bar.finish_and_clear();
+    let summary = result.map_err(theory_error)?;
+    if args.json {
+        crate::print_stdout(&format!("{}\n", serde_json::to_value(&summary)?))?;
+    } else {
+        crate::print_stdout(&emergence_text(&summary, &args.out))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The readable summary of an emergence run.
+fn emergence_text(s: &EmergenceSummary, out: &std::path::Path) -> String {
+    let fit = |name: &str, f: Option<ExponentSummary>| match f {
+        Some(f) => format!(
+            "  {name:<8} α = {:.3}  R² = {:.3}  ({} modes)\n",
+            f.alpha,
+            f.r2,
+            f.modes.unwrap_or(0)
+        ),
+        None => format!("  {name:<8} too few modes to fit\n"),
+    };
+    let [c, h, w] = s.shape;
+    let mut text = format!(
+        "{} ({c}x{h}x{w}, {}): {} checkpoints, steps {} … {}; {} samples each by {}{}\n",
+        s.model,
+        s.spectrum,
+        s.checkpoints,
+        s.steps.first().copied().unwrap_or(0),
+        s.steps.last().copied().unwrap_or(0),
+        s.samples,
+        s.sampler,
+        if s.ema { " (EMA weights)" } else { "" },
+    );
+    text.push_str(&format!(
+        "{} modes: {} crossed, {} excluded by --exclude {}, {} not learned{}\n",
+        s.modes,
+        s.modes_crossed,
+        s.modes_excluded,
+        s.exclude,
+        s.modes_not_learned,
+        if s.modes_off_support > 0 {
+            format!("; {} off the noise's support", s.modes_off_support)
+        } else {
+            String::new()
+        }
+    ));
+    text.push_str("learning steps τ* ∝ λ^(-α):\n");
+    text.push_str(&fit("all", s.fits.all));
+    text.push_str(&fit("rising", s.fits.rising));
+    text.push_str(&fit("falling", s.fits.falling));
+    match s.spread {
+        Some(sp) => text.push_str(&format!(
+            "spread of τ*: p90/p10 = {:.3} ({:.2} decades; p10 = {:.4}, p90 = {:.4})\n",
+            sp.ratio, sp.decades, sp.p10, sp.p90
+        )),
+        None => text.push_str("spread of τ*: too few modes crossed\n"),
+    }
+    match s.linear_theory {
+        Some(f) => text.push_str(&format!(
+            "linear theory (σ in [{:.4}, {:.4}]): α = {:.3}  R² = {:.3}\n",
+            s.sigma_min, s.sigma_max, f.alpha, f.r2
+        )),
+        None => text.push_str("linear theory: no fit\n"),
+    }
+    text.push_str(&format!(
+        "-> {} (emergence.csv, emergence.json, emergence.png) in {:.1} s\n",
+        out.display(),
+        s.seconds
+    ));
+    text
 }

@@ -108,6 +108,9 @@ pub enum EvalError {
     /// A stage's output lacks what the [demo](crate::demo)'s report needs.
     #[error("{0}")]
     Report(String),
+    /// A [`sagd theory emergence`](crate::emergence) run's request or run directory is wrong.
+    #[error(transparent)]
+    Emergence(#[from] crate::emergence::EmergenceError),
     /// Training produced a non-finite loss or gradient.
     #[error("training diverged: the {what} is {value}")]
     Diverged {

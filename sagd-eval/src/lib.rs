@@ -21,7 +21,9 @@
 //! - [`theory`]: the analytic theory of spectral bias on a dataset (`sagd theory predict`) and
 //!   its check against trained linear, circulant and MLP denoisers (`sagd theory validate`):
 //!   here because it compares generated with predicted statistics, and trains
-//!   (`sagd-models`) and samples (`sagd-samplers`) to do so, which `sagd-core` may not.
+//!   (`sagd-models`) and samples (`sagd-samplers`) to do so, which `sagd-core` may not;
+//! - [`emergence`]: per-mode learning curves of a trained run from samples at its checkpoints,
+//!   learning steps and their exponent (`sagd theory emergence`).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -49,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod demo;
+pub mod emergence;
 pub mod error;
 pub mod evaluate;
 pub mod experiment;

@@ -390,7 +390,11 @@ pub fn predict_run(req: &PredictRequest) -> Result<PredictRun, EvalError> {
 
 /// Up to `count` mode indices spread evenly over the distinct λ of the modes `keep` accepts,
 /// smallest λ first: the modes a plot draws.
-fn spread_modes(lambda: &[f64], keep: impl Fn(usize) -> bool, count: usize) -> Vec<usize> {
+pub(crate) fn spread_modes(
+    lambda: &[f64],
+    keep: impl Fn(usize) -> bool,
+    count: usize,
+) -> Vec<usize> {
     let mut order: Vec<usize> = (0..lambda.len()).filter(|&i| keep(i)).collect();
     order.sort_by(|&a, &b| lambda[a].total_cmp(&lambda[b]));
     order.dedup_by(|a, b| lambda[*a] == lambda[*b]);
@@ -404,7 +408,7 @@ fn spread_modes(lambda: &[f64], keep: impl Fn(usize) -> bool, count: usize) -> V
 }
 
 /// The fit `τ* = k·e^c λ^{-α}` drawn over the λ range of `lambda` (empty without a fit).
-fn fit_line(fit: Option<ExponentFit>, lambda: &[f64], k: f64) -> Vec<(f64, f64)> {
+pub(crate) fn fit_line(fit: Option<ExponentFit>, lambda: &[f64], k: f64) -> Vec<(f64, f64)> {
     let Some(f) = fit else { return Vec::new() };
     let (lo, hi) = lambda
         .iter()
@@ -1289,6 +1293,7 @@ fn validate_mlp(
         ..TheoryConfig::default()
     };
     let theory = |l: f64, wk: f64| linear.mode(l, wk);
+    let steps_f: Vec<f64> = measured.iter().map(|(s, _)| *s as f64).collect();
     let mut empirical = Vec::new();
     let mut theory_points = Vec::new();
     let mut rows = String::from("step,channel,ky,kx,lambda,w,generated,theory_target\n");
@@ -1302,21 +1307,9 @@ fn validate_mlp(
         if let Some(t) = m.learning_time(Crossing::Geometric) {
             theory_points.push((lambda[i], t));
         }
-        let v0 = measured[0].1[i];
-        let mean = (v0 * target).sqrt();
-        let rising = target > v0;
-        let mut crossing = None;
-        for pair in measured.windows(2) {
-            let ((s0, a), (s1, b)) = ((pair[0].0, pair[0].1[i]), (pair[1].0, pair[1].1[i]));
-            let past = |v: f64| if rising { v >= mean } else { v <= mean };
-            if past(b) && !past(a) {
-                let (ls0, ls1) = ((s0.max(1)) as f64, s1 as f64);
-                let f = ((mean.ln() - a.ln()) / (b.ln() - a.ln())).clamp(0.0, 1.0);
-                crossing = Some((ls0.ln() + f * (ls1.ln() - ls0.ln())).exp());
-                break;
-            }
-        }
-        if let Some(t) = crossing {
+        let curve: Vec<f64> = measured.iter().map(|(_, v)| v[i]).collect();
+        let mean = (curve[0] * target).sqrt();
+        if let Some(t) = crate::emergence::learning_step(&steps_f, &curve, mean) {
             empirical.push((lambda[i], t));
         }
         for (step, v) in &measured {

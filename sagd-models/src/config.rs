@@ -5,6 +5,7 @@
 //! steps = 20000
 //! batch = 64
 //! checkpoint_every = 1000
+//! checkpoint_at = [1, 2, 5, 10, 20, 50, 100, 200, 500]   # extra checkpoint steps
 //! log_every = 50
 //! keep_checkpoints = 3
 //! device = "cpu"                      # cpu | cuda | wgpu
@@ -39,6 +40,13 @@
 //! ```
 //!
 //! Unknown keys and values of the wrong type are errors that name the key.
+//!
+//! Checkpoints are written every `checkpoint_every` steps, at every step listed in
+//! `checkpoint_at` (a set: order and repeats do not matter; each entry in `1..=steps`; empty by
+//! default) and at the last step; `keep_checkpoints` then keeps the newest of them, so a run
+//! that wants all of them (log-spaced checkpoints for learning curves, `sagd theory
+//! emergence`) sets it high. Both are reporting keys: they may change on resume
+//! ([`RESUMABLE_KEYS`]).
 
 use std::path::Path;
 
@@ -154,6 +162,12 @@ pub struct RunConfig {
     /// Write a checkpoint every this many steps (and at the end).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// Extra steps at which a checkpoint is written, besides every `checkpoint_every` steps
+    /// and the last step (e.g. log-spaced `[1, 2, 5, 10, …]` for learning curves). A set:
+    /// order and repeats do not matter; every entry lies in `1..=steps`. Left out of the
+    /// written config when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_at: Vec<u64>,
     /// Append to `log.csv` every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
@@ -190,8 +204,9 @@ pub struct RunConfig {
 
 /// The keys a resumed run may change: how it reports, keeps checkpoints and checks its
 /// spectrum before training, never what it computes. `steps` is not among them: the run's length shapes its learning-rate schedule.
-pub const RESUMABLE_KEYS: [&str; 4] = [
+pub const RESUMABLE_KEYS: [&str; 5] = [
     "checkpoint_every",
+    "checkpoint_at",
     "log_every",
     "keep_checkpoints",
     "allow_low_terminal_noise",
@@ -233,6 +248,17 @@ impl RunConfig {
         at_least_one("checkpoint_every", self.checkpoint_every)?;
         at_least_one("log_every", self.log_every)?;
         at_least_one("keep_checkpoints", self.keep_checkpoints as u64)?;
+        if let Some(&bad) = self
+            .checkpoint_at
+            .iter()
+            .find(|&&s| s == 0 || s > self.steps)
+        {
+            return Err(ModelError::config(
+                "checkpoint_at",
+                bad,
+                format!("every entry in 1..={} (the run's `steps`)", self.steps),
+            ));
+        }
         if !["cpu", "cuda", "wgpu"].contains(&self.device.as_str()) {
             return Err(ModelError::config(
                 "device",
@@ -281,6 +307,15 @@ impl RunConfig {
         } else {
             Err(ModelError::config("optimizer.warmup", warmup, expected))
         }
+    }
+
+    /// True when a checkpoint is written after step `step` of a run that ends (this
+    /// invocation) at `end`: every `checkpoint_every` steps, at the steps of `checkpoint_at`
+    /// and at `end`.
+    pub fn checkpoint_due(&self, step: u64, end: u64) -> bool {
+        step.is_multiple_of(self.checkpoint_every)
+            || step == end
+            || self.checkpoint_at.contains(&step)
     }
 
     /// The forward noise's covariance `Σ_w` on images of `shape`; errors name `noise.spectrum`.
@@ -468,6 +503,7 @@ mod tests {
         b.log_every = 7;
         b.checkpoint_every = 3;
         b.keep_checkpoints = 9;
+        b.checkpoint_at = vec![1, 2, 5];
         assert_eq!(a.incompatible_key(&b), None);
         b.optimizer.lr = 1.0;
         assert_eq!(a.incompatible_key(&b).as_deref(), Some("optimizer.lr"));
@@ -489,6 +525,24 @@ mod tests {
             .to_string();
         assert!(
             e.contains("`steps` = 6") && e.contains("10000") && e.contains("--stop-at"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn checkpoint_at_is_checked_and_left_out_when_empty() {
+        let c =
+            parse("steps = 20\ncheckpoint_at = [20, 1, 1]\n[data]\nspec = \"shapes\"\n").unwrap();
+        assert!(c.checkpoint_due(1, 20) && c.checkpoint_due(20, 20) && !c.checkpoint_due(2, 20));
+        assert!(c.to_toml().contains("checkpoint_at = [20, 1, 1]"));
+        // Configs without the key are written as they were before it existed.
+        let plain = parse("[data]\nspec = \"shapes\"\n").unwrap();
+        assert!(!plain.to_toml().contains("checkpoint_at"));
+        let e = parse("steps = 20\ncheckpoint_at = [3, 21]\n[data]\nspec = \"shapes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("checkpoint_at") && e.contains("21") && e.contains("1..=20"),
             "{e}"
         );
     }

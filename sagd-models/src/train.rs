@@ -225,12 +225,21 @@ fn step_rng(seed: u64, step: u64) -> ChaCha8Rng {
     rng
 }
 
+/// The transforms training applies to `dataset`: `pipeline`, with `scale` (to the models'
+/// range [-1, 1]) appended for 8-bit sources that lack it.
+pub fn training_pipeline(dataset: &Dataset, mut pipeline: Pipeline) -> Pipeline {
+    if dataset.is_u8() && !pipeline.scales() {
+        pipeline.transforms.push(Transform::Scale);
+    }
+    pipeline
+}
+
 impl BatchSource {
     /// Batches from `dataset` through `pipeline` (a `scale` to [-1, 1] is appended for 8-bit
     /// sources without one), noised at `levels` with `covariance`.
     pub fn new(
         dataset: Dataset,
-        mut pipeline: Pipeline,
+        pipeline: Pipeline,
         seed: u64,
         levels: Vec<NoiseLevel>,
         covariance: Arc<SpectralCovariance>,
@@ -243,9 +252,7 @@ impl BatchSource {
                 "a dataset with at least one image",
             ));
         }
-        if dataset.is_u8() && !pipeline.scales() {
-            pipeline.transforms.push(Transform::Scale);
-        }
+        let pipeline = training_pipeline(&dataset, pipeline);
         let shape = pipeline.output_shape(dataset.shape())?;
         if covariance.size() != shape {
             return Err(ModelError::Shape {
@@ -950,7 +957,7 @@ pub fn train(
                 window = LogWindow::default();
             }
         }
-        if done % config.checkpoint_every == 0 || done == end {
+        if config.checkpoint_due(done, end) {
             let path = save(&state, done, last_loss, window)?;
             observer(&Event::Checkpoint {
                 step: done,

@@ -148,10 +148,13 @@ fn assert_same_run(a: &Path, b: &Path, step: u64, what: &str) {
 /// A run stopped anywhere (in the warm-up, on and off checkpoint and log boundaries, after the
 /// warm-up, several times in a row) and resumed ends exactly where the uninterrupted run
 /// ends, log rows included; so does one killed after a checkpoint, with rows written past it.
+/// The extra checkpoints of `checkpoint_at` change nothing of that.
 #[test]
 fn stop_anywhere_and_resume_is_the_uninterrupted_run() {
     sagd_ops::link();
-    let config = run_config(14, 4);
+    let mut config = run_config(14, 4);
+    config.checkpoint_at = vec![6, 1, 13];
+    config.keep_checkpoints = 20;
     let straight = tempfile::tempdir().unwrap();
     let summary = train(&config, straight.path(), &fresh(None), &mut quiet()).unwrap();
     assert_eq!((summary.step, summary.total, summary.ran), (14, 14, 14));
@@ -229,6 +232,67 @@ fn stop_anywhere_and_resume_is_the_uninterrupted_run() {
     // Resuming a complete run runs nothing and reports the run as it is.
     let s = train(&config, straight.path(), &resumed(None), &mut quiet()).unwrap();
     assert_eq!((s.step, s.ran, s.last_loss), (14, 0, summary.last_loss));
+}
+
+/// `checkpoint_at` adds checkpoints at its steps (a set) to those every `checkpoint_every`
+/// steps and at the last, `keep_checkpoints` still prunes them, an entry outside `1..=steps`
+/// is refused naming the key, the value and the range, and the key may change on resume
+/// without changing the trajectory.
+#[test]
+fn checkpoint_at_adds_checkpoints() {
+    sagd_ops::link();
+    let kept = |dir: &Path| -> Vec<u64> {
+        checkpoint::list(&dir.join("checkpoints"))
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect()
+    };
+    let mut config = run_config(14, 10);
+    config.checkpoint_at = vec![3, 1, 3, 12, 10];
+    config.keep_checkpoints = 50;
+    let all = tempfile::tempdir().unwrap();
+    train(&config, all.path(), &fresh(None), &mut quiet()).unwrap();
+    assert_eq!(kept(all.path()), [1, 3, 10, 12, 14]);
+    // Pruning still keeps the newest `keep_checkpoints`.
+    let mut pruned = config.clone();
+    pruned.keep_checkpoints = 2;
+    let few = tempfile::tempdir().unwrap();
+    train(&pruned, few.path(), &fresh(None), &mut quiet()).unwrap();
+    assert_eq!(kept(few.path()), [12, 14]);
+    // Out of range: refused by the config's own check, naming the key, value and range.
+    for bad in [0, 15] {
+        let text = format!(
+            "steps = 14\ncheckpoint_at = [1, {bad}]\n[data]\nspec = \"shapes:n=8,size=1x8x8\"\n"
+        );
+        let e = RunConfig::from_toml(&text, Path::new("run.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("checkpoint_at") && e.contains(&bad.to_string()) && e.contains("1..=14"),
+            "{e}"
+        );
+    }
+    // A reporting key: a resume may change it, and the weights end the same.
+    let split = tempfile::tempdir().unwrap();
+    train(&config, split.path(), &fresh(Some(5)), &mut quiet()).unwrap();
+    let mut other = config.clone();
+    other.checkpoint_at = vec![7];
+    train(&other, split.path(), &resumed(None), &mut quiet()).unwrap();
+    assert_eq!(kept(split.path()), [1, 3, 5, 7, 10, 14]);
+    let (x, y) = (
+        checkpoint_at(all.path(), 14),
+        checkpoint_at(split.path(), 14),
+    );
+    for group in [Group::Model, Group::AdamM, Group::AdamV, Group::Ema] {
+        let bits = |c: &Checkpoint| -> Vec<u32> {
+            c.group(group)
+                .iter()
+                .flat_map(|v| v.iter().map(|f| f.to_bits()))
+                .collect()
+        };
+        assert_eq!(bits(&x), bits(&y), "{group:?}");
+    }
 }
 
 /// The learning rates a run logs follow the configured total whatever the stops: lr at the
@@ -690,6 +754,7 @@ fn readme_config_example_is_valid() {
         "shapes-tiny-isotropic",
         "shapes-tiny-powerlaw",
         "mnist32-unet",
+        "grf-mlp-emergence",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../experiments")
