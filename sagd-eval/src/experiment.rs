@@ -874,8 +874,8 @@ pub fn emergence_table(results: &[ArmResults]) -> String {
             let theory = emergence_number(e, "/linear_theory/alpha")
                 .map_or("–".into(), |a| format!("{a:.2}"));
             let crossed = match (
-                emergence_number(e, "/counts/crossed"),
-                emergence_number(e, "/counts/measured"),
+                emergence_number(e, "/modes_crossed"),
+                emergence_number(e, "/modes"),
             ) {
                 (Some(c), Some(m)) => format!("{c:.0} / {m:.0}"),
                 _ => "–".into(),
