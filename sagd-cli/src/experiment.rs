@@ -4,7 +4,7 @@
 //! processes of this binary (`--jobs` at a time), skipping what an earlier sitting finished,
 //! so a long experiment spans several sittings and a killed one continues where it stopped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -42,8 +42,23 @@ pub struct ExperimentArgs {
     json: bool,
 }
 
-/// Runs one stage: `sagd ARGS`, its progress bars on this terminal when it is the only job.
-fn run_stage(exe: &PathBuf, args: &[String], show: bool) -> Result<f64> {
+/// Removes the temporary files (`.NAME.PID.tmp`) a killed stage left in `dir`.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Runs one stage: `sagd ARGS`, its progress bars on this terminal when it is the only job
+/// (`show`); its standard output (summaries) only then, and never under `--json`, whose
+/// output is the experiment's.
+fn run_stage(exe: &PathBuf, args: &[String], show: bool, stdout: bool) -> Result<f64> {
     let started = Instant::now();
     let mut full = args.to_vec();
     if !show {
@@ -53,7 +68,7 @@ fn run_stage(exe: &PathBuf, args: &[String], show: bool) -> Result<f64> {
     child
         .args(&full)
         .stdin(Stdio::null())
-        .stdout(if show {
+        .stdout(if show && stdout {
             Stdio::inherit()
         } else {
             Stdio::null()
@@ -101,8 +116,29 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = Lock::take(out, "experiment")?;
+    if args.report_only {
+        // Reading only: allowed beside a running experiment (the files are written atomically).
+        if !out.is_dir() {
+            return Err(usage(format!(
+                "--report-only: {} does not exist; nothing has been run there",
+                out.display()
+            )));
+        }
+    } else {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    }
+    let _lock = if args.report_only {
+        None
+    } else {
+        Some(Lock::take(out, "experiment")?)
+    };
+    // The tables are rewritten after every finished pair, so a long sitting shows its progress.
+    let report_lock = Mutex::new(());
+    let write_report = || -> Result<PathBuf> {
+        let _guard = report_lock.lock().map_err(|_| anyhow!("a job panicked"))?;
+        write_results(&experiment, &collect(&experiment))
+            .with_context(|| format!("cannot write the results into {}", out.display()))
+    };
     let started = Instant::now();
     let mut failures = Vec::new();
     if !args.report_only {
@@ -140,10 +176,24 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
                                 say(format!("{what}: done earlier"));
                                 continue;
                             }
+                            if stage.stale {
+                                say(format!(
+                                    "{what}: its output was made with other settings; redone"
+                                ));
+                            }
                             if show || stage.kind == StageKind::Train {
                                 say(format!("{what}: {}", command_line(&stage.args)));
                             }
-                            match run_stage(&exe, &stage.args, show) {
+                            if let Some(dir) = &stage.out {
+                                remove_leftovers(dir);
+                            }
+                            let result = run_stage(&exe, &stage.args, show, !args.json).and_then(
+                                |seconds| {
+                                    stage.record_done()?;
+                                    Ok(seconds)
+                                },
+                            );
+                            match result {
                                 Ok(seconds) => say(format!("{what}: {seconds:.0} s")),
                                 Err(e) => {
                                     say(format!("{what}: failed"));
@@ -154,15 +204,16 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
                                 }
                             }
                         }
+                        if let Err(e) = write_report() {
+                            say(format!("warning: {e:#}"));
+                        }
                     }
                 });
             }
         });
         failures = failed.into_inner().unwrap_or_default();
     }
-    let results = collect(&experiment);
-    let report = write_results(&experiment, &results)
-        .with_context(|| format!("cannot write the results into {}", out.display()))?;
+    let report = write_report()?;
     if args.json {
         let text = std::fs::read_to_string(out.join("results.json"))
             .with_context(|| format!("cannot read {}", out.join("results.json").display()))?;
@@ -170,8 +221,8 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
     }
     if !failures.is_empty() {
         return Err(anyhow!(
-            "{} (the finished stages are kept: run the same command again to continue; the \
-             tables in {} show what is done)",
+            "{} (the finished stages are kept: once the cause is fixed, the same command \
+             continues; the tables in {} show what is done)",
             failures.join("; "),
             report.display()
         ));

@@ -14,7 +14,7 @@ use sagd_models::ModelError;
 use sagd_samplers::run::{OracleSchedule, SampleEvent, SampleRequest, SampleSource, sample_run};
 use sagd_samplers::{Method, OdeForm, Prior, SamplerError, Spacing};
 
-use crate::usage;
+use crate::{print_stdout, usage};
 
 /// Arguments of `sagd sample`.
 #[derive(Debug, Args)]
@@ -216,11 +216,11 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
     let summary = result.map_err(sampler_error)?.summary;
     let value = serde_json::to_value(&summary)?;
     if args.json {
-        println!("{}", serde_json::to_string(&value)?);
+        print_stdout(&format!("{}\n", serde_json::to_string(&value)?))?;
     } else {
         let [c, h, w] = summary.shape;
-        println!(
-            "{} images ({c}x{h}x{w}) by {} in {:.1} s ({:.1} images/s) -> {}",
+        let mut text = format!(
+            "{} images ({c}x{h}x{w}) by {} in {:.1} s ({:.1} images/s) -> {}\n",
             summary.count,
             summary.sampler,
             summary.seconds,
@@ -228,8 +228,9 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
             args.out.display()
         );
         if let Some(check) = value.get("data_check") {
-            println!("data check: {check}");
+            text.push_str(&format!("data check: {check}\n"));
         }
+        print_stdout(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }

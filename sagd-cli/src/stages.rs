@@ -5,22 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::{usage, write_atomic};
+use sagd_eval::experiment::shell_quote;
 
-/// Quotes `arg` for a POSIX shell when it needs it.
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
+use crate::usage;
 
 /// `sagd ARGS` as a shell would run it.
 pub fn command_line(args: &[String]) -> String {
@@ -57,24 +46,62 @@ pub fn die_with_parent(command: &mut Command) {
 pub struct Lock(PathBuf);
 
 impl Lock {
-    /// Takes the lock for `sagd command` in `out`, or refuses when a live one holds it (a
-    /// stale lock, whose process is gone, is taken over).
+    /// Takes the lock for `sagd command` in `out` (an existing folder), or refuses when a
+    /// live one holds it. The file is created exclusively, so of two commands starting at
+    /// once only one gets it; a stale lock (its process gone) is taken over.
     pub fn take(out: &Path, command: &str) -> Result<Self> {
+        use std::io::Write;
         let path = out.join(format!(".{command}.lock"));
-        if let Ok(text) = std::fs::read_to_string(&path)
-            && let Ok(pid) = text.trim().parse::<u32>()
-            && pid != std::process::id()
-            && alive(pid, command)
-        {
-            return Err(usage(format!(
-                "another sagd {command} (process {pid}) is working in {}; wait for it or stop \
-                 it (or remove {} if that process is not a sagd {command})",
-                out.display(),
-                path.display()
-            )));
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    file.write_all(std::process::id().to_string().as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    return Ok(Self(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match holder {
+                        Some(pid) if pid != std::process::id() && alive(pid, command) => {
+                            return Err(usage(format!(
+                                "another sagd {command} (process {pid}) is working in {}; wait \
+                                 for it or stop it (or remove {} if that process is not a sagd \
+                                 {command})",
+                                out.display(),
+                                path.display()
+                            )));
+                        }
+                        // A lock being written this instant reads empty: treat it as held.
+                        None if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) => {
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                            if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+                                let _ = std::fs::remove_file(&path);
+                            }
+                        }
+                        // Stale: its process is gone (or it is ours). Take it over.
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("cannot create {}", path.display()))
+                    );
+                }
+            }
         }
-        write_atomic(&path, std::process::id().to_string().as_bytes())?;
-        Ok(Self(path))
+        Err(usage(format!(
+            "another sagd {command} is taking {} at this moment; try again",
+            path.display()
+        )))
     }
 }
 

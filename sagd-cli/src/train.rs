@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sagd_models::{Event, ModelError, RunConfig, TrainOptions};
@@ -116,6 +116,18 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         config.allow_low_terminal_noise = true;
     }
     config.validate().map_err(model_error)?;
+    let written = (1..=config.steps)
+        .filter(|&step| config.checkpoint_due(step, config.steps))
+        .count();
+    if !config.checkpoint_at.is_empty() && written > config.keep_checkpoints {
+        // Printed even with --quiet: learning curves need the early checkpoints.
+        eprintln!(
+            "warning: this run writes {written} checkpoints (checkpoint_at, every \
+             checkpoint_every and the last) but keep_checkpoints = {} keeps only the newest; \
+             raise keep_checkpoints to keep them all",
+            config.keep_checkpoints
+        );
+    }
 
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -184,14 +196,24 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         resume: args.resume,
         stop_at: args.stop_at,
     };
-    // Two trainers in one run would interleave their checkpoints and logs: one at a time (a
-    // new folder is made by the trainer itself, so only an existing one can be contended).
-    let _lock = if args.out.is_dir() {
+    // Two trainers in one run would interleave their checkpoints and logs: one at a time. A
+    // folder made here for the lock is removed again if the run fails before writing to it.
+    let made = !args.out.exists();
+    if made {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
+    // (A file named as --out is refused by the trainer, naming it.)
+    let lock = if args.out.is_dir() {
         Some(Lock::take(&args.out, "train")?)
     } else {
         None
     };
     let summary = sagd_models::train(&config, &args.out, &options, &mut observer);
+    drop(lock);
+    if made && summary.is_err() {
+        let _ = std::fs::remove_dir(&args.out);
+    }
     bar.finish_and_clear();
     let summary = summary.map_err(model_error)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -75,7 +75,7 @@ fn a_sweep_runs_continues_and_reports() {
     }
     assert!(!out.join("pl").exists());
     let table = std::fs::read_to_string(out.join("results.md")).unwrap();
-    assert!(table.contains("| iso | 0 | 2/2 |"), "{table}");
+    assert!(table.contains("| iso | 0 | 2/2 | 16, 16 |"), "{table}");
     assert!(table.contains("| pl | -1 | 0/2 | – |"), "{table}");
     let before = std::fs::read(out.join("iso/seed-0/eval/metrics.json")).unwrap();
 
@@ -125,7 +125,8 @@ fn a_sweep_runs_continues_and_reports() {
     let b = std::fs::read(out.join("pl/seed-1/samples/samples.npy")).unwrap();
     assert_ne!(a, b);
 
-    // --report-only rebuilds the tables from disk and runs nothing.
+    // --report-only rebuilds the tables from disk and runs nothing; --json prints only JSON
+    // (the stages' own summaries stay off stdout).
     std::fs::remove_file(out.join("results.md")).unwrap();
     let o = sagd(&[
         "experiment",
@@ -141,6 +142,42 @@ fn a_sweep_runs_continues_and_reports() {
     assert_eq!(
         std::fs::read_to_string(out.join("results.md")).unwrap(),
         table
+    );
+    let o = sagd(&["experiment", s(&file), "--out", s(&out), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(printed, results);
+    let typo = dir.path().join("typo");
+    let o = sagd(&["experiment", s(&file), "--out", s(&typo), "--report-only"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!typo.exists());
+
+    // Settings changed between sittings: outputs made with the old ones are redone, never
+    // mixed into the table (N shows what was compared).
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("count = 16", "count = 12");
+    std::fs::write(&file, edited).unwrap();
+    let o = sagd(&[
+        "experiment",
+        s(&file),
+        "--out",
+        s(&out),
+        "--only",
+        "pl",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(table.contains("| pl | -1 | 2/2 | 12, 12 |"), "{table}");
+    // The arm not rerun shows no numbers made with the old settings.
+    assert!(table.contains("| iso | 0 | 0/2 | – |"), "{table}");
+    let o = sagd(&["experiment", s(&file), "--out", s(&out), "--only", "iso"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("iso seed 0 sample: its output was made with other settings; redone"),
+        "{}",
+        text(&o)
     );
 }
 
@@ -178,7 +215,7 @@ fn an_edited_arm_config_is_refused_on_continuation() {
     let message = text(&o);
     assert!(message.contains("iso seed 0"), "{message}");
     assert!(message.contains("steps"), "{message}");
-    assert!(message.contains("run the same command again"), "{message}");
+    assert!(message.contains("once the cause is fixed"), "{message}");
 }
 
 #[test]
@@ -241,7 +278,47 @@ fn bad_experiment_files_are_refused_before_any_work() {
         assert!(message.contains("tiny.toml"), "{what}: {message}");
         assert!(!out.exists(), "{what}: nothing is written");
     }
+    // Settings a later stage would refuse are refused up front, not hours into a sweep.
+    let later: [(&str, String, &str); 3] = [
+        (
+            "unknown metric",
+            good.replace("metrics = \"spectral\"", "metrics = \"fidd\""),
+            "fidd",
+        ),
+        (
+            "unknown sampler",
+            good.replace("steps = 5", "steps = 5\nsampler = \"bogus\""),
+            "bogus",
+        ),
+        (
+            "bad reference",
+            good.replace("reference = \"grf:", "reference = \"nosuch:"),
+            "nosuch",
+        ),
+    ];
+    for (what, text_, expected) in later {
+        std::fs::write(&file, &text_).unwrap();
+        let o = sagd(&["experiment", s(&file), "--out", s(&out)]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", text(&o));
+        assert!(text(&o).contains(expected), "{what}: {}", text(&o));
+        assert!(!out.exists(), "{what}: nothing is written");
+    }
     std::fs::write(&file, &good).unwrap();
+    std::fs::write(
+        dir.path().join("arms/pl.toml"),
+        arm_config("isotropic").replace("steps = 6", "steps = 6\nbogus_key = 1"),
+    )
+    .unwrap();
+    let o = sagd(&["experiment", s(&file), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("arm `pl`"), "{}", text(&o));
+    assert!(text(&o).contains("bogus_key"), "{}", text(&o));
+    assert!(!out.exists());
+    std::fs::write(
+        dir.path().join("arms/pl.toml"),
+        arm_config("power-law:alpha=-1,eps=0.05"),
+    )
+    .unwrap();
     let o = sagd(&["experiment", s(&file), "--out", s(&out), "--only", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no such arm; the arms are iso, pl"));
@@ -273,7 +350,7 @@ fn one_trainer_per_run() {
     assert!(o.status.success(), "{}", text(&o));
     // A live process whose command line holds `train`, as a running `sagd train` has.
     let mut holder = std::process::Command::new("sh")
-        .args(["-c", "sleep 30", "train"])
+        .args(["-c", "sleep 30; true", "train"])
         .spawn()
         .unwrap();
     std::fs::write(run.join(".train.lock"), holder.id().to_string()).unwrap();

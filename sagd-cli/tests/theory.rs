@@ -416,12 +416,32 @@ fn emergence_measures_a_trained_run() {
         one.join("checkpoints").join("step-00000001.safetensors"),
     )
     .unwrap();
+    // Its early checkpoints pruned: the first left is not the initial state.
+    let pruned = dir.path().join("pruned");
+    std::fs::create_dir_all(pruned.join("checkpoints")).unwrap();
+    std::fs::copy(run.join("config.toml"), pruned.join("config.toml")).unwrap();
+    for entry in std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+    {
+        if entry.file_name() != "step-00000001.safetensors" {
+            std::fs::copy(
+                entry.path(),
+                pruned.join("checkpoints").join(entry.file_name()),
+            )
+            .unwrap();
+        }
+    }
     let elsewhere = dir.path().join("elsewhere");
     let elsewhere = elsewhere.to_str().unwrap();
     let missing = dir.path().join("missing");
     for (args, needle) in [
         (vec!["--run", one.to_str().unwrap()], "checkpoint_at"),
         (vec!["--run", missing.to_str().unwrap()], "missing"),
+        (
+            vec!["--run", pruned.to_str().unwrap()],
+            "pruned the early ones",
+        ),
         (vec!["--run", run_s, "--samples", "0"], "--samples"),
         (vec!["--run", run_s, "--exclude", "0.5"], "--exclude"),
         (vec!["--run", run_s, "--exclude", "nan"], "--exclude"),

@@ -101,6 +101,23 @@ pub enum EmergenceError {
         /// Checkpoints found.
         found: usize,
     },
+    /// The run's earliest checkpoints were pruned: the first one left is not the initial state.
+    #[error(
+        "--run {}: its first checkpoint left is step {first}, but the run wrote one at step \
+         {earliest}: keep_checkpoints = {keep} pruned the early ones, which the learning curves \
+         start from; retrain with a keep_checkpoints at least the number of checkpoints written",
+        run.display()
+    )]
+    Pruned {
+        /// The run directory.
+        run: PathBuf,
+        /// The first checkpoint's step.
+        first: u64,
+        /// The earliest step the config writes a checkpoint at.
+        earliest: u64,
+        /// The config's `keep_checkpoints`.
+        keep: usize,
+    },
     /// A setting out of range.
     #[error("{flag} {value}: expected {expected}")]
     Value {
@@ -637,6 +654,24 @@ pub fn emergence_run(
         return Err(EmergenceError::Exists { path: json_path }.into());
     }
     let config = RunConfig::from_file(&req.run.join("config.toml"))?;
+    // The first checkpoint stands for the initial state: one pruned away (keep_checkpoints
+    // smaller than the checkpoints written) would silently move it.
+    let earliest = config
+        .checkpoint_at
+        .iter()
+        .copied()
+        .chain([config.checkpoint_every])
+        .min()
+        .unwrap_or(config.checkpoint_every);
+    if checkpoints[0].0 > earliest {
+        return Err(EmergenceError::Pruned {
+            run: req.run.clone(),
+            first: checkpoints[0].0,
+            earliest,
+            keep: config.keep_checkpoints,
+        }
+        .into());
+    }
     let device = device_for(&req.device)?;
 
     // The targets: the training data's mode variances in the models' range.

@@ -256,8 +256,44 @@ pub struct StageCommand {
     pub kind: StageKind,
     /// `sagd`'s arguments (without the program).
     pub args: Vec<String>,
-    /// Its output exists (a finished stage is not run again).
+    /// Its output exists and was made by exactly these arguments (a finished stage is not run
+    /// again; one made with other settings is redone).
     pub done: bool,
+    /// Its output exists but was made with other arguments (or by an unrecorded run).
+    pub stale: bool,
+    /// Its output folder, which holds the record of the arguments that made it
+    /// ([`MARKER`]); `None` for training (the trainer checks its own config).
+    pub out: Option<PathBuf>,
+}
+
+/// The file in a stage's output folder recording the arguments that made it, one per line.
+pub const MARKER: &str = ".experiment-stage";
+
+impl StageCommand {
+    fn with_output(kind: StageKind, args: Vec<String>, out: PathBuf, present: bool) -> Self {
+        let recorded = std::fs::read_to_string(out.join(MARKER)).ok();
+        let same = recorded.as_deref() == Some(args.join("\n").as_str());
+        Self {
+            kind,
+            done: present && same,
+            stale: present && !same,
+            args,
+            out: Some(out),
+        }
+    }
+
+    /// Records that the stage finished with its arguments (atomically).
+    ///
+    /// # Errors
+    /// [`EvalError::Output`] when the record cannot be written.
+    pub fn record_done(&self) -> Result<(), EvalError> {
+        match &self.out {
+            Some(out) => {
+                crate::theory::write_atomic(&out.join(MARKER), self.args.join("\n").as_bytes())
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 fn path_arg(path: &Path) -> String {
@@ -318,6 +354,9 @@ impl Experiment {
                     config.display()
                 )));
             }
+            // The trainer would refuse a bad config only when the arm's turn comes: hours in.
+            sagd_models::RunConfig::from_file(&config)
+                .map_err(|e| bad(format!("arm `{}`: {e}", arm.name)))?;
             if let Some(x) = arm.x
                 && !x.is_finite()
             {
@@ -347,6 +386,25 @@ impl Experiment {
                         "[sample] count must be at least 2, steps and batch at least 1".into(),
                     ));
                 }
+                sample
+                    .sampler
+                    .parse::<sagd_samplers::Method>()
+                    .map_err(|e| bad(format!("[sample] {e}")))?;
+                crate::evaluate::parse_metrics(&eval.metrics)
+                    .map_err(|e| bad(format!("[eval] metrics: {e}")))?;
+                sagd_datasets::transform::Pipeline::parse(&eval.transforms)
+                    .map_err(|e| bad(format!("[eval] transforms: {e}")))?;
+                if !Path::new(&eval.reference).exists() {
+                    eval.reference
+                        .parse::<sagd_datasets::spec::DataSpec>()
+                        .map_err(|e| {
+                            bad(format!(
+                                "[eval] reference `{}`: neither a file or folder nor a dataset \
+                                 spec ({e})",
+                                eval.reference
+                            ))
+                        })?;
+                }
                 if let Some(count) = eval.count
                     && (count == 0 || count > sample.count)
                 {
@@ -365,6 +423,10 @@ impl Experiment {
                 if file.sample.is_some() || file.eval.is_some() {
                     return Err(bad("[sample] and [eval] belong to kind = \"sweep\"".into()));
                 }
+                settings
+                    .sampler
+                    .parse::<sagd_samplers::Method>()
+                    .map_err(|e| bad(format!("[emergence] {e}")))?;
                 if settings.samples < 2 || settings.steps == 0 {
                     return Err(bad(
                         "[emergence] samples must be at least 2 and steps at least 1".into(),
@@ -453,6 +515,8 @@ impl Experiment {
             kind: StageKind::Train,
             args: train,
             done: false,
+            stale: false,
+            out: None,
         }];
         match self.file.kind {
             ExperimentKind::Sweep => {
@@ -482,12 +546,14 @@ impl Experiment {
                 if sample.ema {
                     args.insert(3, "--ema".into());
                 }
-                stages.push(StageCommand {
-                    kind: StageKind::Sample,
+                let present =
+                    samples.join("summary.json").is_file() && samples.join("samples.npy").is_file();
+                stages.push(StageCommand::with_output(
+                    StageKind::Sample,
                     args,
-                    done: samples.join("summary.json").is_file()
-                        && samples.join("samples.npy").is_file(),
-                });
+                    samples.clone(),
+                    present,
+                ));
                 let out = job.dir.join("eval");
                 let mut args = vec![
                     "eval".to_string(),
@@ -523,11 +589,13 @@ impl Experiment {
                     args.push(path_arg(&self.feature_cache()));
                 }
                 args.extend(["--out".into(), path_arg(&out), "--overwrite".into()]);
-                stages.push(StageCommand {
-                    kind: StageKind::Eval,
+                let present = out.join("metrics.json").is_file();
+                stages.push(StageCommand::with_output(
+                    StageKind::Eval,
                     args,
-                    done: out.join("metrics.json").is_file(),
-                });
+                    out,
+                    present,
+                ));
             }
             ExperimentKind::Emergence => {
                 let Some(settings) = &self.file.emergence else {
@@ -558,14 +626,38 @@ impl Experiment {
                     args.push(images.to_string());
                 }
                 args.extend(["--out".into(), path_arg(&out), "--overwrite".into()]);
-                stages.push(StageCommand {
-                    kind: StageKind::Emergence,
+                let present = out.join("emergence.json").is_file();
+                stages.push(StageCommand::with_output(
+                    StageKind::Emergence,
                     args,
-                    done: out.join("emergence.json").is_file(),
-                });
+                    out,
+                    present,
+                ));
             }
         }
+        // A stage reads the one before it: after one that must run, every later one runs too.
+        let mut upstream_done = true;
+        for stage in stages.iter_mut().skip(1) {
+            if !upstream_done && stage.done {
+                stage.done = false;
+                stage.stale = true;
+            }
+            upstream_done = stage.done;
+        }
         stages
+    }
+}
+
+/// `arg` quoted for a POSIX shell when it needs it.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -685,10 +777,20 @@ impl Experiment {
             r.final_loss = Some(loss);
             r.train_seconds = Some(seconds);
         }
-        if let Some(summary) = read_json(&job.dir.join("samples/summary.json")) {
+        // Only outputs made with the experiment's present settings count.
+        let done = |kind: StageKind| {
+            self.stages(job)
+                .iter()
+                .any(|stage| stage.kind == kind && stage.done)
+        };
+        if done(StageKind::Sample)
+            && let Some(summary) = read_json(&job.dir.join("samples/summary.json"))
+        {
             r.sample_seconds = summary.get("seconds").and_then(Value::as_f64);
         }
-        if let Some(m) = read_json(&job.dir.join("eval/metrics.json")) {
+        if done(StageKind::Eval)
+            && let Some(m) = read_json(&job.dir.join("eval/metrics.json"))
+        {
             r.eval_seconds = m.get("seconds").and_then(Value::as_f64);
             r.fid = m.get("fid").and_then(Value::as_f64);
             r.kid = m.pointer("/kid/mean").and_then(Value::as_f64);
@@ -706,7 +808,9 @@ impl Experiment {
                     .and_then(Value::as_f64);
             }
         }
-        r.emergence = read_json(&job.dir.join("emergence/emergence.json"));
+        if done(StageKind::Emergence) {
+            r.emergence = read_json(&job.dir.join("emergence/emergence.json"));
+        }
         r
     }
 }
@@ -782,12 +886,12 @@ fn emergence_number(value: &Value, pointer: &str) -> Option<f64> {
 pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
     let bands = results.iter().any(|r| r.arm.band.is_some());
     let mut t = String::from(
-        "| arm | x | seeds evaluated | FID per seed | FID | KID × 10³ | log-spectral distance |",
+        "| arm | x | seeds evaluated | N (samples, reference) | FID per seed | FID | KID × 10³ | log-spectral distance |",
     );
     if bands {
         t.push_str(" energy in the band (samples / reference) |");
     }
-    t.push_str(" train steps | wall time per seed |\n|---|---|---|---|---|---|---|");
+    t.push_str(" train steps | compute per seed |\n|---|---|---|---|---|---|---|---|");
     if bands {
         t.push_str("---|");
     }
@@ -796,19 +900,25 @@ pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
         let fid = r.values(|j| j.fid);
         let kid = r.values(|j| j.kid);
         let lsd = r.values(|j| j.log_spectral_distance);
+        // The least advanced seed's steps: a row is complete only when every seed is.
         let steps = r
             .seeds
             .iter()
             .filter_map(|j| j.steps)
-            .map(|(d, s)| format!("{d}/{s}"))
-            .next()
-            .unwrap_or_else(|| "–".into());
-        let wall = r.values(|j| {
-            Some(j.train_seconds? + j.sample_seconds.unwrap_or(0.0) + j.eval_seconds.unwrap_or(0.0))
-        });
+            .min()
+            .map_or_else(|| "–".into(), |(d, s)| format!("{d}/{s}"));
+        let mut counts: Vec<String> = r
+            .seeds
+            .iter()
+            .filter_map(|j| j.counts)
+            .map(|(a, b)| format!("{a}, {b}"))
+            .collect();
+        counts.dedup();
+        // Seeds with every stage done only: a partial seed would understate the cost.
+        let wall = r.values(|j| Some(j.train_seconds? + j.sample_seconds? + j.eval_seconds?));
         let _ = write!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.arm.label.as_deref().unwrap_or(&r.arm.name),
             r.arm.x.map_or("–".into(), |x| format!("{x}")),
             format!(
@@ -816,6 +926,12 @@ pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
                 r.seeds.iter().filter(|j| j.eval_seconds.is_some()).count(),
                 experiment.file.seeds.len()
             ),
+            if counts.is_empty() {
+                "–".to_string()
+            } else {
+                // Several entries mean FIDs at different N: shown, never hidden.
+                counts.join("; ")
+            },
             fmt_list(&fid, 1),
             fmt_mean_sd(&fid, 1.0, 1),
             fmt_mean_sd(&kid, 1e3, 1),
@@ -942,7 +1058,15 @@ pub fn write_sweep_figure(
             })
             .collect()
     };
-    let fid = panel(&|j| j.fid);
+    // FID when the evaluations have it, else the log-spectral distance.
+    let has_fid = results
+        .iter()
+        .any(|r| r.seeds.iter().any(|j| j.fid.is_some()));
+    let fid = if has_fid {
+        panel(&|j| j.fid)
+    } else {
+        panel(&|j| j.log_spectral_distance)
+    };
     let names: Vec<(String, String)> = fid
         .iter()
         .map(|(n, _, _)| (format!("{n} (seed mean)"), format!("{n} (each seed)")))
@@ -962,9 +1086,17 @@ pub fn write_sweep_figure(
     }
     let x_label = experiment.file.plot.x_label.as_str();
     let fid_plot = LinePlot {
-        title: "FID against clean reference (lower is better)",
+        title: if has_fid {
+            "FID against the reference (lower is better)"
+        } else {
+            "log-spectral distance to the reference (lower is better)"
+        },
         x_label,
-        y_label: "FID",
+        y_label: if has_fid {
+            "FID"
+        } else {
+            "log-spectral distance"
+        },
         series,
         log_x: false,
         log_y: false,
@@ -985,7 +1117,7 @@ pub fn write_sweep_figure(
         });
     }
     let band_plot = LinePlot {
-        title: "energy in the arm's band, samples / clean reference",
+        title: "energy in the arm's band, samples / reference (1: the reference's)",
         x_label,
         y_label: "energy ratio",
         series: band_series,
@@ -1035,7 +1167,7 @@ pub fn write_results(
             md.push_str(&sweep_table(experiment, results));
             let figure = figures.join("sweep.png");
             write_sweep_figure(&figure, experiment, results)?;
-            md.push_str("\n![FID against x](figures/sweep.png)\n");
+            md.push_str("\n![the sweep: each arm's metric against its x](figures/sweep.png)\n");
         }
         ExperimentKind::Emergence => {
             md.push_str(&emergence_table(results));
@@ -1053,17 +1185,16 @@ pub fn write_results(
             }
         }
     }
-    md.push_str("\n## Stages of one arm and seed\n\n");
+    md.push_str(
+        "\n## Stages of one arm and seed\n\nThe others differ in `--config`, `--seed` and the \
+         folders.\n\n",
+    );
     if let Ok(jobs) = experiment.jobs(&[])
         && let Some(job) = jobs.first()
     {
         for stage in experiment.stages(job) {
-            let _ = writeln!(
-                md,
-                "- {}: `sagd {}`",
-                stage.kind.name(),
-                stage.args.join(" ")
-            );
+            let line: Vec<String> = stage.args.iter().map(|a| shell_quote(a)).collect();
+            let _ = writeln!(md, "- {}: `sagd {}`", stage.kind.name(), line.join(" "));
         }
     }
     let md_path = out.join("results.md");
