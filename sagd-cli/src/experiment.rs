@@ -107,8 +107,8 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
     if args.jobs == 0 {
         return Err(usage("--jobs 0: expected at least 1"));
     }
-    let experiment = Experiment::load(&args.file, args.out.as_deref()).map_err(|e| usage(e))?;
-    let jobs = experiment.jobs(&args.only).map_err(|e| usage(e))?;
+    let experiment = Experiment::load(&args.file, args.out.as_deref()).map_err(usage)?;
+    let jobs = experiment.jobs(&args.only).map_err(usage)?;
     let out = &experiment.out;
     if out.exists() && !out.is_dir() {
         return Err(usage(format!(

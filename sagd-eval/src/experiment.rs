@@ -921,7 +921,7 @@ pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.arm.label.as_deref().unwrap_or(&r.arm.name),
             r.arm.x.map_or("–".into(), |x| format!("{x}")),
-            format!(
+            format_args!(
                 "{}/{}",
                 r.seeds.iter().filter(|j| j.eval_seconds.is_some()).count(),
                 experiment.file.seeds.len()
@@ -1034,12 +1034,19 @@ pub fn write_sweep_figure(
                 .push(r);
         }
     }
-    let panel = |metric: &dyn Fn(&JobResult) -> Option<f64>| -> Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> {
+    // Per series: its name, the seed means and the seeds' lone points.
+    type Panel = Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)>;
+    let panel = |metric: &dyn Fn(&JobResult) -> Option<f64>| -> Panel {
         groups
             .iter()
             .map(|(name, arms)| {
                 let mut arms = arms.clone();
-                arms.sort_by(|a, b| a.arm.x.partial_cmp(&b.arm.x).unwrap_or(std::cmp::Ordering::Equal));
+                arms.sort_by(|a, b| {
+                    a.arm
+                        .x
+                        .partial_cmp(&b.arm.x)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
                 let mut means = Vec::new();
                 let mut seeds = Vec::new();
                 for a in arms {

@@ -76,7 +76,7 @@ pub struct EvalRequest {
     /// Save the reference's Inception statistics (pytorch-fid's `.npz`) here.
     pub save_stats: Option<PathBuf>,
     /// Keep the reference images' Inception features in this `.npz` and reuse them when they
-    /// are for the same images and weights ([`feature_cache`](crate::feature_cache)).
+    /// are for the same images and weights ([`feature_cache`]).
     pub feature_cache: Option<PathBuf>,
     /// Images per Inception batch.
     pub batch: usize,

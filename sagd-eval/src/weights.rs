@@ -279,21 +279,6 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::f16_to_f32;
-
-    #[test]
-    fn half_precision_decodes_exactly() {
-        // 0x3c00 = 1, 0xc000 = -2, 0x3555 ≈ 1/3, 0x0001 = 2^-24 (smallest subnormal).
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
-    }
-}
-
 /// The file name of the FID weights in the shared models folder.
 pub const WEIGHTS_FILE: &str = "pt_inception-2015-12-05.safetensors";
 
@@ -331,4 +316,19 @@ pub fn find_weights(explicit: Option<&Path>) -> Result<PathBuf, EvalError> {
          ($SAGD_MODELS_DIR/fid-inception/) or pytorch-fid's weights ({WEIGHTS_URL}); \
          or use --metrics spectral"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision_decodes_exactly() {
+        // 0x3c00 = 1, 0xc000 = -2, 0x3555 ≈ 1/3, 0x0001 = 2^-24 (smallest subnormal).
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
+    }
 }
