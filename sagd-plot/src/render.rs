@@ -767,7 +767,9 @@ fn draw_line_plot(area: &Area, plot: &LinePlot, title: &[String], title_h: u32) 
     )?;
 
     // Series: runs of valid points become lines, so non-finite points break them.
-    let mut screen: Vec<(i32, i32)> = Vec::new();
+    // Pixels the legend should not cover, each with its weight: a data point counts as much as
+    // a long stretch of line, so the legend hides line pieces before it hides a point.
+    let mut screen: Vec<(i32, i32, usize)> = Vec::new();
     let mut any_valid = false;
     let mut drawn = Vec::with_capacity(plot.series.len());
     for (i, s) in plot.series.iter().enumerate() {
@@ -793,10 +795,10 @@ fn draw_line_plot(area: &Area, plot: &LinePlot, title: &[String], title_h: u32) 
                 screen.extend((0..steps).map(|k| {
                     let t = k as f64 / steps as f64;
                     let lerp = |u: i32, v: i32| u + ((v - u) as f64 * t).round() as i32;
-                    (lerp(a.0, b.0), lerp(a.1, b.1))
+                    (lerp(a.0, b.0), lerp(a.1, b.1), LINE_WEIGHT)
                 }));
             }
-            screen.extend(px.last().copied());
+            screen.extend(px.iter().map(|&(x, y)| (x, y, POINT_WEIGHT)));
             if px.len() > 1 {
                 draw_thick_path(area, &px, colour)?;
             }
@@ -855,7 +857,7 @@ fn draw_legend<'a, 'b: 'a>(
     chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>,
     plot: &LinePlot,
     drawn: &[bool],
-    screen: &[(i32, i32)],
+    screen: &[(i32, i32, usize)],
     plot_w: u32,
 ) -> Result<()> {
     let n = plot.series.len();
@@ -919,11 +921,12 @@ fn draw_legend<'a, 'b: 'a>(
     let hidden = |bx: i32, by: i32| {
         screen
             .iter()
-            .filter(|&&(x, y)| {
+            .filter(|&&(x, y, _)| {
                 let (x, y) = (x - x0, y - y0);
                 x >= bx - 4 && x <= bx + bw + 4 && y >= by - 4 && y <= by + bh + 4
             })
-            .count()
+            .map(|&(_, _, weight)| weight)
+            .sum::<usize>()
     };
     let (bx, by) = candidates
         .into_iter()
@@ -943,6 +946,11 @@ fn draw_legend<'a, 'b: 'a>(
     )?;
     Ok(())
 }
+
+/// Weight of a line sample (one every 4 pixels along a line) under the legend.
+const LINE_WEIGHT: usize = 1;
+/// Weight of a data point under the legend: as much as 50 line samples (200 pixels of line).
+const POINT_WEIGHT: usize = 50;
 
 /// Length of the line sample in a legend row.
 const LEGEND_SAMPLE: i32 = 24;
