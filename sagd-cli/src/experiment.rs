@@ -1,8 +1,8 @@
 //! `sagd experiment FILE.toml`: every arm and seed of an experiment trained, sampled and
 //! evaluated (or measured for learning curves), then the tables and figures. The file, the
 //! plan and the results are [`sagd_eval::experiment`]'s; this runs the stages as child
-//! processes of this binary (`--jobs` at a time), skipping what an earlier sitting finished,
-//! so a long experiment spans several sittings and a killed one continues where it stopped.
+//! processes of this binary (`--jobs` at a time), skipping what an earlier invocation finished,
+//! so a long experiment spans several invocations and a killed one continues where it stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -116,6 +116,19 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
             out.display()
         )));
     }
+    // Another experiment's folder would have its tables replaced by this one's.
+    if let Ok(text) = std::fs::read_to_string(out.join("results.json"))
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(recorded) = value.get("experiment").and_then(|v| v.as_str())
+        && Path::new(recorded).file_name() != args.file.file_name()
+    {
+        return Err(usage(format!(
+            "--out {} holds the results of experiment {recorded}, not {}: choose another \
+             --out (or remove its results.json to reuse the folder)",
+            out.display(),
+            args.file.display()
+        )));
+    }
     if args.report_only {
         // Reading only: allowed beside a running experiment (the files are written atomically).
         if !out.is_dir() {
@@ -132,13 +145,28 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
     } else {
         Some(Lock::take(out, "experiment")?)
     };
-    // The tables are rewritten after every finished pair, so a long sitting shows its progress.
+    // The tables are rewritten after every finished pair, so a long invocation shows its progress.
     let report_lock = Mutex::new(());
     let write_report = || -> Result<PathBuf> {
         let _guard = report_lock.lock().map_err(|_| anyhow!("a job panicked"))?;
         write_results(&experiment, &collect(&experiment))
             .with_context(|| format!("cannot write the results into {}", out.display()))
     };
+    if args.report_only && !args.quiet {
+        let stale = jobs
+            .iter()
+            .flat_map(|job| experiment.stages(job))
+            .filter(|stage| stage.stale)
+            .count();
+        if stale > 0 {
+            eprintln!(
+                "warning: {stale} stage output(s) in {} were made with other settings than {} \
+                 now gives; they are left out of the tables until the experiment is run again",
+                out.display(),
+                args.file.display()
+            );
+        }
+    }
     let started = Instant::now();
     let mut failures = Vec::new();
     if !args.report_only {

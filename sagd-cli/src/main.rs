@@ -42,7 +42,7 @@ enum Command {
     /// sampled and evaluated in minutes, with a report (DIR/report.md).
     Demo(demo::DemoArgs),
     /// Run an experiment file: every arm and seed trained, sampled and evaluated (or measured
-    /// for learning curves), continuing where an earlier sitting stopped; tables and figures in
+    /// for learning curves), continuing where an earlier invocation stopped; tables and figures in
     /// OUT/results.md.
     Experiment(experiment::ExperimentArgs),
     /// Inspect the registered noise spectra.

@@ -1,5 +1,5 @@
 //! `sagd experiment` as a user meets it: a small sweep runs every arm and seed, writes its
-//! tables and figure from the stages' own outputs, continues where an interrupted sitting
+//! tables and figure from the stages' own outputs, continues where an interrupted invocation
 //! stopped without redoing finished stages, and refuses bad experiment files before any work.
 
 mod common;
@@ -53,7 +53,7 @@ fn a_sweep_runs_continues_and_reports() {
     let file = write_experiment(dir.path());
     let out = dir.path().join("out");
 
-    // One arm first, as a sitting that stopped part-way would leave it.
+    // One arm first, as an invocation that stopped part-way would leave it.
     let o = sagd(&[
         "experiment",
         s(&file),
@@ -147,12 +147,39 @@ fn a_sweep_runs_continues_and_reports() {
     assert!(o.status.success(), "{}", text(&o));
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(printed, results);
+    // A copy of the folder (another name for it) still shows every finished stage: the
+    // stages record their paths relative to the folder.
+    let copy = dir.path().join("copy");
+    let status = std::process::Command::new("cp")
+        .args(["-r", s(&out), s(&copy)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = sagd(&["experiment", s(&file), "--out", s(&copy), "--report-only"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    let copied = std::fs::read_to_string(copy.join("results.md")).unwrap();
+    assert_eq!(
+        copied.replace(s(&copy), "OUT"),
+        table.replace(s(&out), "OUT"),
+        "the copy's table"
+    );
+    // Another experiment's folder is not overwritten.
+    let other = dir.path().join("other.toml");
+    std::fs::copy(&file, &other).unwrap();
+    let o = sagd(&["experiment", s(&other), "--out", s(&out), "--report-only"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("holds the results of experiment") && text(&o).contains("tiny.toml"),
+        "{}",
+        text(&o)
+    );
     let typo = dir.path().join("typo");
     let o = sagd(&["experiment", s(&file), "--out", s(&typo), "--report-only"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(!typo.exists());
 
-    // Settings changed between sittings: outputs made with the old ones are redone, never
+    // Settings changed between invocations: outputs made with the old ones are redone, never
     // mixed into the table (N shows what was compared).
     let edited = std::fs::read_to_string(&file)
         .unwrap()
@@ -279,7 +306,7 @@ fn bad_experiment_files_are_refused_before_any_work() {
         assert!(!out.exists(), "{what}: nothing is written");
     }
     // Settings a later stage would refuse are refused up front, not hours into a sweep.
-    let later: [(&str, String, &str); 3] = [
+    let later: [(&str, String, &str); 5] = [
         (
             "unknown metric",
             good.replace("metrics = \"spectral\"", "metrics = \"fidd\""),
@@ -295,7 +322,28 @@ fn bad_experiment_files_are_refused_before_any_work() {
             good.replace("reference = \"grf:", "reference = \"nosuch:"),
             "nosuch",
         ),
+        (
+            "missing reference data",
+            good.replace(
+                "reference = \"grf:beta=2,size=1x8x8,n=64,seed=4,split=test\"",
+                "reference = \"mnist:no/such/mnist,split=test\"",
+            ),
+            "no/such/mnist does not exist",
+        ),
+        (
+            "missing training data",
+            good.replace("arms/pl.toml", "arms/missing-data.toml"),
+            "arm `pl`: [data] spec `npy:no/such.npy`: no/such.npy does not exist",
+        ),
     ];
+    std::fs::write(
+        dir.path().join("arms/missing-data.toml"),
+        arm_config("isotropic").replace(
+            "spec = \"grf:beta=2,size=1x8x8,n=64,seed=3\"",
+            "spec = \"npy:no/such.npy\"",
+        ),
+    )
+    .unwrap();
     for (what, text_, expected) in later {
         std::fs::write(&file, &text_).unwrap();
         let o = sagd(&["experiment", s(&file), "--out", s(&out)]);

@@ -90,6 +90,19 @@ pub struct DataSpec {
 const TEST_SEED_OFFSET: u64 = 0x5EED_7E57;
 
 impl DataSpec {
+    /// The file or folder a file-backed source reads, when it does not exist (`None` for
+    /// generated sources and for paths that exist). A cheap check before long work: the
+    /// loader still reports missing or damaged files inside a folder.
+    pub fn missing_path(&self) -> Option<&std::path::Path> {
+        let path = match &self.source {
+            Source::Mnist(dir) | Source::FashionMnist(dir) | Source::Cifar10(dir) => dir,
+            Source::Folder { dir, .. } => dir,
+            Source::Npy { path, .. } | Source::Npz { path, .. } => path,
+            Source::Grf(_) | Source::Gmm(_) | Source::Shapes(_) => return None,
+        };
+        (!path.exists()).then_some(path.as_path())
+    }
+
     /// Loads (or generates) the data.
     pub fn load(&self) -> Result<Dataset, DatasetError> {
         let test = self.split == Split::Test;

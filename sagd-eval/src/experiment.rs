@@ -264,21 +264,43 @@ pub struct StageCommand {
     /// Its output folder, which holds the record of the arguments that made it
     /// ([`MARKER`]); `None` for training (the trainer checks its own config).
     pub out: Option<PathBuf>,
+    /// The arguments as [`MARKER`] records them: paths inside the experiment's output folder
+    /// written relative to it (`$OUT/…`), so that the folder's record still matches when it is
+    /// named another way (`./runs/x/`, an absolute path) or copied elsewhere.
+    pub record: String,
 }
 
 /// The file in a stage's output folder recording the arguments that made it, one per line.
 pub const MARKER: &str = ".experiment-stage";
 
 impl StageCommand {
-    fn with_output(kind: StageKind, args: Vec<String>, out: PathBuf, present: bool) -> Self {
+    fn with_output(
+        kind: StageKind,
+        args: Vec<String>,
+        out: PathBuf,
+        present: bool,
+        root: &Path,
+    ) -> Self {
+        let record = args
+            .iter()
+            .map(|arg| match Path::new(arg).strip_prefix(root) {
+                Ok(rel) if !root.as_os_str().is_empty() => format!("$OUT/{}", rel.display()),
+                _ => arg.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         let recorded = std::fs::read_to_string(out.join(MARKER)).ok();
-        let same = recorded.as_deref() == Some(args.join("\n").as_str());
+        // Records written before paths were made relative hold the arguments verbatim.
+        let same = recorded
+            .as_deref()
+            .is_some_and(|r| r == record || r == args.join("\n"));
         Self {
             kind,
             done: present && same,
             stale: present && !same,
             args,
             out: Some(out),
+            record,
         }
     }
 
@@ -288,11 +310,28 @@ impl StageCommand {
     /// [`EvalError::Output`] when the record cannot be written.
     pub fn record_done(&self) -> Result<(), EvalError> {
         match &self.out {
-            Some(out) => {
-                crate::theory::write_atomic(&out.join(MARKER), self.args.join("\n").as_bytes())
-            }
+            Some(out) => crate::theory::write_atomic(&out.join(MARKER), self.record.as_bytes()),
             None => Ok(()),
         }
+    }
+}
+
+/// Parses a dataset spec and checks that the file or folder it reads exists (relative paths
+/// from the working directory), so that a typo is refused before hours of training.
+fn check_data_spec(spec: &str) -> Result<(), String> {
+    let parsed = spec
+        .parse::<sagd_datasets::spec::DataSpec>()
+        .map_err(|e| format!("`{spec}`: {e}"))?;
+    match parsed.missing_path() {
+        Some(path) => Err(format!(
+            "`{spec}`: {} does not exist (relative paths are read from the working directory, \
+             {})",
+            path.display(),
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "unknown".into())
+        )),
+        None => Ok(()),
     }
 }
 
@@ -355,8 +394,10 @@ impl Experiment {
                 )));
             }
             // The trainer would refuse a bad config only when the arm's turn comes: hours in.
-            sagd_models::RunConfig::from_file(&config)
+            let run = sagd_models::RunConfig::from_file(&config)
                 .map_err(|e| bad(format!("arm `{}`: {e}", arm.name)))?;
+            check_data_spec(&run.data.spec)
+                .map_err(|e| bad(format!("arm `{}`: [data] spec {e}", arm.name)))?;
             if let Some(x) = arm.x
                 && !x.is_finite()
             {
@@ -395,15 +436,11 @@ impl Experiment {
                 sagd_datasets::transform::Pipeline::parse(&eval.transforms)
                     .map_err(|e| bad(format!("[eval] transforms: {e}")))?;
                 if !Path::new(&eval.reference).exists() {
-                    eval.reference
-                        .parse::<sagd_datasets::spec::DataSpec>()
-                        .map_err(|e| {
-                            bad(format!(
-                                "[eval] reference `{}`: neither a file or folder nor a dataset \
-                                 spec ({e})",
-                                eval.reference
-                            ))
-                        })?;
+                    check_data_spec(&eval.reference).map_err(|e| {
+                        bad(format!(
+                            "[eval] reference {e}; expected a file, a folder or a dataset spec"
+                        ))
+                    })?;
                 }
                 if let Some(count) = eval.count
                     && (count == 0 || count > sample.count)
@@ -507,7 +544,7 @@ impl Experiment {
             path_arg(&run),
         ];
         if run.join("config.toml").is_file() {
-            // Continues a run an earlier sitting began; a complete run returns at once, and a
+            // Continues a run an earlier invocation began; a complete run returns at once, and a
             // config edited since is refused naming the key.
             train.push("--resume".into());
         }
@@ -517,6 +554,7 @@ impl Experiment {
             done: false,
             stale: false,
             out: None,
+            record: String::new(),
         }];
         match self.file.kind {
             ExperimentKind::Sweep => {
@@ -553,6 +591,7 @@ impl Experiment {
                     args,
                     samples.clone(),
                     present,
+                    &self.out,
                 ));
                 let out = job.dir.join("eval");
                 let mut args = vec![
@@ -595,6 +634,7 @@ impl Experiment {
                     args,
                     out,
                     present,
+                    &self.out,
                 ));
             }
             ExperimentKind::Emergence => {
@@ -632,6 +672,7 @@ impl Experiment {
                     args,
                     out,
                     present,
+                    &self.out,
                 ));
             }
         }
