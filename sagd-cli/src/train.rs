@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use sagd_models::parallel::ReplicaDevice;
 use sagd_models::{Event, ModelError, RunConfig, TrainOptions};
 use serde_json::json;
 
@@ -32,6 +33,12 @@ pub struct TrainArgs {
     /// Overrides the config (a resumed run keeps its own).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over several devices, comma-separated: `cuda:0,cuda:1` (each GPU
+    /// once), or `cpu,cpu` for CPU replicas sharing the one CPU device. The batch must divide
+    /// by their number. Sets the config's `devices` (and `device` to their kind); may change
+    /// on resume, as the trajectory is the single-device one.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    devices: Option<Vec<String>>,
     /// The run's total length: sets the config's `steps`, which fixes the learning-rate
     /// schedule. For a new run only; a resumed run keeps its own (a different value is
     /// refused).
@@ -103,6 +110,23 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(d) = &args.device {
         config.device = d.clone();
     }
+    if let Some(list) = &args.devices {
+        let list: Vec<String> = list.iter().map(|d| d.trim().to_string()).collect();
+        // `device` becomes the kind the list shares (a mixed list is refused by validate);
+        // `cpu` or `cuda:0` alone is the plain run on that device.
+        let first = list
+            .first()
+            .and_then(|d| sagd_models::parallel::ReplicaDevice::parse(d).ok());
+        if let Some(kind) = first {
+            config.device = kind.kind().to_string();
+        }
+        let plain = list.len() == 1
+            && matches!(
+                first,
+                Some(ReplicaDevice::Cpu) | Some(ReplicaDevice::Cuda(0))
+            );
+        config.devices = if plain { Vec::new() } else { list };
+    }
     if let Some(s) = args.total_steps {
         config.steps = s;
     }
@@ -150,6 +174,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             total,
             params,
             shape,
+            replicas,
         } => {
             bar.set_length(*end);
             bar.set_position(*start);
@@ -161,10 +186,19 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             };
             if !args.quiet {
                 // Through the bar, which may be hidden (stderr not a terminal): printed always.
+                let on = if *replicas > 1 {
+                    format!(
+                        ", data-parallel over {replicas} replicas [{}], {} images each per step",
+                        config.devices.join(", "),
+                        config.batch / replicas
+                    )
+                } else {
+                    String::new()
+                };
                 bar.suspend(|| {
                     eprintln!(
                         "training {} ({params} parameters) on {}x{}x{} images: steps \
-                         {start}..{total}{stop}",
+                         {start}..{total}{stop}{on}",
                         config.model.kind(),
                         shape[0],
                         shape[1],

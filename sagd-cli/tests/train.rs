@@ -292,6 +292,88 @@ fn an_unusable_device_is_one_line_before_any_work() {
     assert!(err.contains("draw") && err.contains("device"), "{err}");
 }
 
+/// `--devices cpu,cpu` trains data-parallel and says so; the run continues on one device; bad
+/// lists are refused before any work, naming what was wrong.
+#[test]
+fn devices_flag_trains_data_parallel_and_refuses_bad_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let out = sagd(&[
+        "train",
+        "--config",
+        &config,
+        "--out",
+        run_s,
+        "--devices",
+        "cpu,cpu",
+        "--stop-at",
+        "4",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("data-parallel over 2 replicas [cpu, cpu], 2 images each per step"),
+        "{err}"
+    );
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(saved.contains("devices = [\"cpu\", \"cpu\"]"), "{saved}");
+    // Resumed on one device (the config given has no `devices`): it runs to the end.
+    let out = sagd(&[
+        "train", "--config", &config, "--out", run_s, "--resume", "--quiet", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["complete"], true, "{summary}");
+
+    let fresh = dir.path().join("fresh");
+    let fresh_s = fresh.to_str().unwrap();
+    for (devices, code, parts) in [
+        ("cpu,cpu,cpu", 2, vec!["batch", "multiple of the 3 devices"]),
+        ("cpu,cpu:1", 2, vec!["cpu:1", "once per replica"]),
+        ("cpu,gpu", 2, vec!["gpu", "cpu, cuda or cuda:N"]),
+        ("cuda:0,cuda:0", 2, vec!["cuda:0 appears twice"]),
+    ] {
+        let out = sagd(&[
+            "train",
+            "--config",
+            &config,
+            "--out",
+            fresh_s,
+            "--devices",
+            devices,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{devices}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{devices}: {err}");
+        for part in parts {
+            assert!(err.contains(part), "{devices}: `{part}` missing from {err}");
+        }
+        assert!(!fresh.exists(), "{devices}: wrote {fresh:?}");
+    }
+    // GPUs this build (or machine) lacks: the device error, before any work.
+    let out = sagd(&[
+        "train",
+        "--config",
+        &config,
+        "--out",
+        fresh_s,
+        "--devices",
+        "cuda:0,cuda:1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !cfg!(feature = "cuda") {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("`cuda` is not available"), "{err}");
+        assert!(!fresh.exists(), "wrote {fresh:?}");
+    }
+}
+
 /// The ready configs of `experiments/` run as documented (two steps each; the MNIST one reads
 /// `SAGD_DATA_DIR`).
 #[test]

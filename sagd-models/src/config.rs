@@ -9,6 +9,7 @@
 //! log_every = 50
 //! keep_checkpoints = 3
 //! device = "cpu"                      # cpu | cuda | wgpu
+//! devices = ["cpu", "cpu"]            # data-parallel replicas (optional; see `devices`)
 //! parameterization = "coloured-eps"   # coloured-eps | whitened-eps | x0 | v | score
 //! allow_low_terminal_noise = false
 //!
@@ -177,6 +178,16 @@ pub struct RunConfig {
     /// `cpu`, `cuda` (with the `cuda` feature) or `wgpu`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// Data-parallel replicas, one per entry, all of the kind `device` names: `cuda:N` (or
+    /// `cuda`, device 0) for GPUs, each listed once; `cpu` repeated for CPU replicas, which
+    /// share the one CPU device (burn's flex backend has a single device). Each replica
+    /// computes the gradient of an equal, contiguous share of the step's batch, which must
+    /// divide `batch`; the shares' gradients are averaged before clipping and the optimizer
+    /// step. The trajectory is that of one device with the whole batch (to float rounding),
+    /// so this key may change on resume. Empty (the default, left out of the written
+    /// config): one replica on `device`. See [`crate::parallel`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
     /// What the network predicts; the loss is ℓ2 on it.
     #[serde(default)]
     pub parameterization: Parameterization,
@@ -202,14 +213,16 @@ pub struct RunConfig {
     pub ema: EmaConfig,
 }
 
-/// The keys a resumed run may change: how it reports, keeps checkpoints and checks its
-/// spectrum before training, never what it computes. `steps` is not among them: the run's length shapes its learning-rate schedule.
-pub const RESUMABLE_KEYS: [&str; 5] = [
+/// The keys a resumed run may change: how it reports, keeps checkpoints, checks its
+/// spectrum before training and spreads a step over devices, never what it computes. `steps`
+/// is not among them: the run's length shapes its learning-rate schedule.
+pub const RESUMABLE_KEYS: [&str; 6] = [
     "checkpoint_every",
     "checkpoint_at",
     "log_every",
     "keep_checkpoints",
     "allow_low_terminal_noise",
+    "devices",
 ];
 
 impl RunConfig {
@@ -266,6 +279,7 @@ impl RunConfig {
                 "one of cpu, cuda, wgpu",
             ));
         }
+        crate::parallel::check_devices(&self.device, &self.devices, self.batch)?;
         self.schedule.validate().map_err(|e| {
             ModelError::config("schedule", format!("{:?}", self.schedule), e.to_string())
         })?;

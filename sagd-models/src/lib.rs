@@ -10,7 +10,7 @@
 //!   [`ModelConfig`].
 //! - [`train()`]: the loop behind `sagd train` — seeded batches of coloured noise, AdamW with
 //!   warm-up and cosine decay, global-norm clipping, EMA, atomic [`checkpoint`]s and an exact
-//!   `--resume`.
+//!   `--resume`; [`parallel`] spreads each step over several devices (data parallelism).
 //! - [`Denoiser`]: a trained network bound to its schedule, parameterization and image
 //!   shape, as samplers use it.
 //!
@@ -28,6 +28,7 @@ pub mod fullbatch;
 pub mod init;
 pub mod nets;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod train;
 

@@ -10,6 +10,8 @@
 //! Every random draw of step `s` comes from a ChaCha8 stream keyed by the run's seed and `s`,
 //! and the data order from a per-epoch permutation keyed by the seed and the epoch, so a run
 //! resumed from the checkpoint of step `s` draws exactly what the uninterrupted run would have.
+//! With `devices`, each step's batch is shared among data-parallel replicas
+//! ([`crate::parallel`]); the draws stay the same.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -31,9 +33,8 @@ use crate::checkpoint::{self, Checkpoint, Group, Header, LogWindow, TensorEntry}
 use crate::config::RunConfig;
 use crate::error::ModelError;
 use crate::nets::{Conditioning, Net};
-use crate::optim::{
-    Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, collect_grads, global_norm,
-};
+use crate::optim::{Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, global_norm};
+use crate::parallel::{DataParallel, replica_devices};
 use crate::params::{self, ParamInfo};
 
 /// One training batch, ready for the network.
@@ -88,14 +89,23 @@ impl TrainState {
     /// One update on `batch` at learning rate `lr`. A NaN or infinite loss or gradient leaves
     /// the state untouched and returns the offending value in `Err`.
     pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<StepOutput, (&'static str, f64)> {
-        let prediction = self.net.forward(batch.x_t.clone(), &batch.cond);
-        let loss = (prediction - batch.target.clone()).square().mean();
-        let grads = loss.backward();
-        let loss = loss.into_scalar::<f32>() as f64;
+        let (loss, grads) = crate::parallel::batch_gradients(&self.net, batch);
+        self.apply(loss, grads, lr)
+    }
+
+    /// The second half of [`step`](Self::step): given a batch's `loss` and the gradient of
+    /// each parameter (visiting order, on this state's device), clips them by their global
+    /// norm, takes the optimizer step and updates the EMA. A NaN or infinite loss or gradient
+    /// leaves the state untouched and returns the offending value in `Err`.
+    pub fn apply(
+        &mut self,
+        loss: f64,
+        grads: Vec<Option<Tensor<1>>>,
+        lr: f64,
+    ) -> Result<StepOutput, (&'static str, f64)> {
         if !loss.is_finite() {
             return Err(("loss", loss));
         }
-        let grads = collect_grads(&self.net, &grads);
         let grad_norm = global_norm(&grads);
         if !grad_norm.is_finite() {
             return Err(("gradient norm", grad_norm));
@@ -534,6 +544,8 @@ pub enum Event {
         params: usize,
         /// Image shape.
         shape: [usize; 3],
+        /// Data-parallel replicas (1 without `devices`).
+        replicas: usize,
     },
     /// Something the user should know but that does not stop the run.
     Warning(String),
@@ -781,7 +793,12 @@ pub fn train(
         });
     }
 
-    let device = device_for(&config.device)?;
+    let parallel = DataParallel::new(replica_devices(
+        &config.device,
+        &config.devices,
+        config.batch,
+    )?);
+    let device = parallel.first().clone();
     let (dataset, pipeline) = config.data.load()?;
     let shape = pipeline.output_shape(dataset.shape())?;
     let covariance = Arc::new(config.noise_covariance(shape)?);
@@ -884,6 +901,7 @@ pub fn train(
             .map(ParamInfo::len)
             .sum(),
         shape,
+        replicas: parallel.replicas(),
     });
 
     let mut last_checkpoint = resume.as_ref().map(|r| r.path.clone());
@@ -919,8 +937,8 @@ pub fn train(
     for step in start..end {
         let batch = source.batch(step, config.batch, &device)?;
         let lr = config.optimizer.lr_at(step, total);
-        let output = state
-            .step(&batch, lr)
+        let output = parallel
+            .step(&mut state, &batch, lr)
             .map_err(|(what, value)| ModelError::NonFinite {
                 step: step + 1,
                 what,
