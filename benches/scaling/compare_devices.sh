@@ -7,13 +7,20 @@
 #   FEATURES=cuda bash benches/scaling/compare_devices.sh cuda:0,cuda:1   # on a multi-GPU host
 #
 # Each run trains STEPS steps (default 60) of benches/scaling/unet-32.toml with batch BATCH
-# (default 32); the rate is the mean of log.csv's images_per_sec over every row but the first
-# (10 steps of warm-up: allocation, first kernels). The 1-replica run uses the first device of
-# the list.
+# (default 32; STEPS in 11..1000); the rate is the mean of log.csv's images_per_sec (a row
+# every 10 steps) over every row but the first (10 steps of warm-up: allocation, first kernels).
+# The 1-replica run uses the first device of the list.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BATCH=${BATCH:-32}
 STEPS=${STEPS:-60}
+case "${1:-}" in
+  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+if ! [[ "$STEPS" =~ ^[0-9]+$ ]] || [ "$STEPS" -le 10 ] || [ "$STEPS" -gt 1000 ]; then
+  echo "STEPS=$STEPS: expected 11 to 1000 (the first 10 steps are warm-up, left out)" >&2
+  exit 2
+fi
 lists=("$@")
 [ ${#lists[@]} -eq 0 ] && lists=(cpu,cpu)
 cargo build --release -p sagd-cli --quiet ${FEATURES:+--features "$FEATURES"}

@@ -118,6 +118,16 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             .first()
             .and_then(|d| sagd_models::parallel::ReplicaDevice::parse(d).ok());
         if let Some(kind) = first {
+            if let Some(d) = &args.device
+                && d != kind.kind()
+            {
+                return Err(anyhow::Error::new(UsageError(format!(
+                    "--device {d} and --devices {}: the devices are {} devices; give one of \
+                     the two (--devices sets the device kind)",
+                    list.join(","),
+                    kind.kind()
+                ))));
+            }
             config.device = kind.kind().to_string();
         }
         let plain = list.len() == 1
@@ -187,10 +197,16 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             if !args.quiet {
                 // Through the bar, which may be hidden (stderr not a terminal): printed always.
                 let on = if *replicas > 1 {
+                    let share = config.batch / replicas;
+                    let list = if config.devices.iter().all(|d| d == &config.devices[0]) {
+                        format!("{replicas} × {}", config.devices[0])
+                    } else {
+                        config.devices.join(", ")
+                    };
                     format!(
-                        ", data-parallel over {replicas} replicas [{}], {} images each per step",
-                        config.devices.join(", "),
-                        config.batch / replicas
+                        ", data-parallel over {replicas} replicas [{list}], {share} image{} \
+                         each per step",
+                        if share == 1 { "" } else { "s" }
                     )
                 } else {
                     String::new()
@@ -263,6 +279,12 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
                 "last_loss": summary.last_loss,
                 "checkpoint": summary.checkpoint,
                 "seconds": seconds,
+                "devices": if config.devices.is_empty() {
+                    vec![config.device.clone()]
+                } else {
+                    config.devices.clone()
+                },
+                "replicas": config.devices.len().max(1),
             })
         );
         return Ok(ExitCode::SUCCESS);

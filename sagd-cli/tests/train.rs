@@ -314,7 +314,7 @@ fn devices_flag_trains_data_parallel_and_refuses_bad_lists() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("data-parallel over 2 replicas [cpu, cpu], 2 images each per step"),
+        err.contains("data-parallel over 2 replicas [2 × cpu], 2 images each per step"),
         "{err}"
     );
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
@@ -356,6 +356,22 @@ fn devices_flag_trains_data_parallel_and_refuses_bad_lists() {
         }
         assert!(!fresh.exists(), "{devices}: wrote {fresh:?}");
     }
+    // Two flags that disagree on the kind.
+    let out = sagd(&[
+        "train",
+        "--config",
+        &config,
+        "--out",
+        fresh_s,
+        "--device",
+        "cuda",
+        "--devices",
+        "cpu,cpu",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--device cuda and --devices cpu,cpu"), "{err}");
+    assert!(!fresh.exists(), "wrote {fresh:?}");
     // GPUs this build (or machine) lacks: the device error, before any work.
     let out = sagd(&[
         "train",

@@ -92,18 +92,42 @@ pub fn check_devices(device: &str, devices: &[String], batch: usize) -> Result<(
         return Ok(());
     }
     let list = format!("[{}]", devices.join(", "));
-    let parsed = devices
-        .iter()
-        .map(|d| ReplicaDevice::parse(d))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(other) = parsed.iter().find(|d| d.kind() != device) {
+    if let Some(i) = devices.iter().position(|d| d.trim().is_empty()) {
         return Err(ModelError::config(
             "devices",
             &list,
             format!(
-                "devices of the kind `device` names (device = \"{device}\"), while {} is a {} \
-                 device; set device = \"{}\" (the --devices flag sets it)",
-                devices[parsed.iter().position(|d| d == other).unwrap_or(0)],
+                "no empty entries (entry {} is empty): cpu, cuda or cuda:N each",
+                i + 1
+            ),
+        ));
+    }
+    let parsed = devices
+        .iter()
+        .map(|d| {
+            ReplicaDevice::parse(d).map_err(|e| match e {
+                ModelError::Config { expected, .. } => {
+                    ModelError::config("devices", &list, format!("`{d}`: {expected}"))
+                }
+                other => other,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds: std::collections::BTreeSet<&str> = parsed.iter().map(|d| d.kind()).collect();
+    if kinds.len() > 1 {
+        return Err(ModelError::config(
+            "devices",
+            &list,
+            "entries of one kind (all cpu or all cuda:N): the list mixes cpu and cuda",
+        ));
+    }
+    if let Some(other) = parsed.first().filter(|d| d.kind() != device) {
+        return Err(ModelError::config(
+            "devices",
+            &list,
+            format!(
+                "devices of the kind `device` names (device = \"{device}\"), while these are \
+                 {} devices; set device = \"{}\" (the --devices flag sets it)",
                 other.kind(),
                 other.kind()
             ),
@@ -123,14 +147,25 @@ pub fn check_devices(device: &str, devices: &[String], batch: usize) -> Result<(
     }
     let n = devices.len();
     if !batch.is_multiple_of(n) {
+        let counts: Vec<String> = (1..=batch.min(64))
+            .filter(|k| batch.is_multiple_of(*k))
+            .map(|k| k.to_string())
+            .collect();
+        let below = (batch / n) * n;
+        let above = (batch / n + 1) * n;
+        let batches = if below == 0 {
+            format!("batch = {above}")
+        } else {
+            format!("batch = {below} or {above}")
+        };
         return Err(ModelError::config(
             "batch",
             batch,
             format!(
                 "a multiple of the {n} devices in `devices` {list}: each replica takes an equal \
-                 share of the batch (e.g. batch = {} or {})",
-                (batch / n).max(1) * n,
-                (batch / n + 1) * n
+                 share of the batch; use a device count that divides {batch} ({}), or, for a \
+                 new run (a resumed run keeps its batch), {batches}",
+                counts.join(", ")
             ),
         ));
     }

@@ -799,6 +799,14 @@ pub fn train(
         config.batch,
     )?);
     let device = parallel.first().clone();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if config.devices.len() > cores && config.device == "cpu" {
+        observer(&Event::Warning(format!(
+            "{} CPU replicas on {cores} cores: replicas beyond the cores only add overhead \
+             (each is a thread on the one CPU device)",
+            config.devices.len()
+        )));
+    }
     let (dataset, pipeline) = config.data.load()?;
     let shape = pipeline.output_shape(dataset.shape())?;
     let covariance = Arc::new(config.noise_covariance(shape)?);

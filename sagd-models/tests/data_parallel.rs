@@ -188,7 +188,13 @@ fn refused(device: &str, devices: &[&str], batch: usize) -> String {
 fn bad_device_lists_are_refused_before_any_work() {
     // A batch the replicas cannot share equally.
     let e = refused("cpu", &["cpu", "cpu", "cpu"], 8);
-    for part in ["batch", "8", "multiple of the 3 devices", "batch = 6 or 9"] {
+    for part in [
+        "batch",
+        "8",
+        "multiple of the 3 devices",
+        "divides 8 (1, 2, 4, 8)",
+        "batch = 6 or 9",
+    ] {
         assert!(e.contains(part), "`{part}` missing from: {e}");
     }
     // Devices that do not exist: an indexed CPU, an unknown kind, a GPU index this build or
@@ -210,6 +216,20 @@ fn bad_device_lists_are_refused_before_any_work() {
     // A list of another kind than `device`, and a GPU listed twice.
     let e = refused("cpu", &["cuda:0", "cuda:1"], 8);
     assert!(e.contains("device = \"cuda\""), "{e}");
+    let e = refused("cpu", &["cpu", "cuda:0"], 8);
+    assert!(e.contains("mixes cpu and cuda"), "{e}");
+    // An empty entry is named by its place; fewer images than replicas.
+    let e = refused("cpu", &["cpu", "", "cpu"], 9);
+    assert!(
+        e.contains("[cpu, , cpu]") && e.contains("entry 2 is empty"),
+        "{e}"
+    );
+    let e = refused("cpu", &["cpu", "cpu", "cpu"], 2);
+    assert!(
+        e.contains("divides 2 (1, 2)") && e.contains("batch = 3"),
+        "{e}"
+    );
+    assert!(!e.contains("3 or 3"), "{e}");
     let e = refused("cuda", &["cuda:1", "cuda:1"], 8);
     assert!(e.contains("cuda:1 appears twice"), "{e}");
 }
