@@ -187,30 +187,32 @@ pub fn replica_devices(
     if devices.is_empty() {
         return Ok(vec![crate::device::device_for(device)?]);
     }
-    let mut gpus: Option<usize> = None;
-    devices
+    let parsed = devices
         .iter()
-        .map(|entry| match ReplicaDevice::parse(entry)? {
+        .map(|d| ReplicaDevice::parse(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    // GPUs are checked once: `device_for` reports a build without CUDA or a missing driver,
+    // then the probe counts the GPUs the indices must lie below.
+    let gpus = if parsed.iter().any(|d| matches!(d, ReplicaDevice::Cuda(_))) {
+        crate::device::device_for("cuda")?;
+        crate::device::probe_cuda()?
+    } else {
+        0
+    };
+    parsed
+        .into_iter()
+        .zip(devices)
+        .map(|(parsed, entry)| match parsed {
             ReplicaDevice::Cpu => Ok(Device::flex()),
-            ReplicaDevice::Cuda(index) => {
-                // `device_for` reports a build without CUDA or a missing driver.
-                let first = crate::device::device_for("cuda")?;
-                let count = match gpus {
-                    Some(c) => c,
-                    None => *gpus.insert(crate::device::probe_cuda()?),
-                };
-                if index >= count {
-                    return Err(ModelError::Device {
-                        device: entry.clone(),
-                        reason: format!(
-                            "this machine has {count} GPU{} (cuda:0 to cuda:{})",
-                            if count == 1 { "" } else { "s" },
-                            count - 1
-                        ),
-                    });
-                }
-                Ok(if index == 0 { first } else { gpu(index) })
-            }
+            ReplicaDevice::Cuda(index) if index < gpus => Ok(gpu(index)),
+            ReplicaDevice::Cuda(_) => Err(ModelError::Device {
+                device: entry.clone(),
+                reason: format!(
+                    "this machine has {gpus} GPU{} (cuda:0 to cuda:{})",
+                    if gpus == 1 { "" } else { "s" },
+                    gpus.saturating_sub(1)
+                ),
+            }),
         })
         .collect()
 }
