@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use sagd::models::Conditioning;
-use sagd::models::train::load_net;
+use sagd::models::load_net;
 use sagd::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

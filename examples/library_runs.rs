@@ -10,19 +10,23 @@
 //! Run with `cargo run --release --example library_runs [OUT_DIR]` (default: a temporary
 //! folder).
 
-use sagd::eval::theory::{PredictRequest, ValidateRequest, Validation, predict_run, validate_run};
+use sagd::core::SpectrumSpec;
+use sagd::runs::sample::{DataCheck, SampleEvent, SampleRequest, SampleSource, sample_run};
+use sagd::runs::theory::{PredictRequest, ValidateRequest, Validation, predict_run, validate_run};
 use sagd::samplers::Method;
-use sagd::samplers::run::{DataCheck, SampleEvent, SampleRequest, SampleSource, sample_run};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     sagd::ops::link(); // the built-in spectra, for the spectrum strings below
     let temp = std::env::temp_dir().join(format!("sagd-library-runs-{}", std::process::id()));
     let out = std::env::args_os().nth(1).map_or(temp, Into::into);
     let data = "grf:beta=2,size=1x16x16,r0=0.05";
-    let spectrum = "power-law:alpha=-1,eps=0.05";
+    let spectrum: SpectrumSpec = "power-law:alpha=-1,eps=0.05".parse()?;
 
     // 1. Sampling: 256 images from the oracle, 50 Heun steps.
-    let mut request = SampleRequest::new(SampleSource::oracle(data, spectrum), out.join("samples"));
+    let mut request = SampleRequest::new(
+        SampleSource::oracle(data.parse()?, spectrum.clone()),
+        out.join("samples"),
+    );
     request.method = Method::Heun;
     request.count = 256;
     request.overwrite = true;
@@ -54,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 2. The theory: learning time of each mode against its variance, τ* ∝ λ^(-α).
-    let prediction = predict_run(&PredictRequest::new(data, spectrum))?;
+    let prediction = predict_run(&PredictRequest::new(data, spectrum.clone()))?;
     if let Some(fit) = prediction.prediction.exponent() {
         println!(
             "theory: {} modes, α = {:.3} (R² = {:.3})",

@@ -59,12 +59,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         SpectralNoise::new(spectrum.as_ref(), Small::default(), Normalization::Energy)?;
     let oracle = OracleDenoiser::new(
         OracleData::stationary_gaussian(grf.mode_variances(), [1, 16, 16]),
-        Small::default(),
-        small_noise.covariance_arc(),
+        small_noise,
         &schedule,
     )?;
     let sampler = SamplerConfig::new(Method::Heun, 50).build::<Small>()?;
-    let images = sampler.sample(&oracle, &small_noise, 256, &mut rng, &device, &mut |_| {})?;
+    let images = sampler.sample(&oracle, 256, &mut rng, &device, &mut |_| {})?;
     let values = images.to_host();
     let variance = values.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / values.len() as f64;
     println!(

@@ -43,9 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         env("SAGD_BENCH_STEPS", 50),
         env("SAGD_BENCH_REPEATS", 3).max(1),
     );
-    let device = sagd::models::train::device_for(
-        &std::env::var("SAGD_BENCH_DEVICE").unwrap_or_else(|_| "cpu".to_string()),
-    )?;
+    let device = std::env::var("SAGD_BENCH_DEVICE")
+        .unwrap_or_else(|_| "cpu".to_string())
+        .parse::<sagd::core::DeviceSpec>()?
+        .open()?;
     let shape = DynShape::new(3, 32, 32);
     for name in presets {
         if name != "tiny" && name != "paper" {
@@ -66,21 +67,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| i.len())
             .sum();
         let denoiser = TrainedDenoiser::new(net, config, shape)?;
-        let noise = SpectralNoise::from_covariance(
-            std::sync::Arc::new(sagd::models::Denoiser::covariance(&denoiser).clone()),
-            shape,
-        )?;
         let run = |steps: usize, seed: u64| -> Result<f64, Box<dyn std::error::Error>> {
             let sampler = SamplerConfig::new(Method::Ddim, steps).build::<DynShape>()?;
             let t = Instant::now();
-            let images = sampler.sample(
-                &denoiser,
-                &noise,
-                batch,
-                &mut noise_rng(seed),
-                &device,
-                &mut |_| {},
-            )?;
+            let images =
+                sampler.sample(&denoiser, batch, &mut noise_rng(seed), &device, &mut |_| {})?;
             let _ = images.to_host();
             Ok(t.elapsed().as_secs_f64())
         };

@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use sagd::datasets::spec::DataSpec;
 use sagd::datasets::transform::Pipeline;
-use sagd::models::nets::{ModelConfig, Net, UnetPreset};
+use sagd::models::nets::{ModelConfig, Net, UnetConfig, UnetPreset};
 use sagd::models::optim::OptimizerConfig;
-use sagd::models::train::{BatchSource, TrainState};
+use sagd::models::{BatchSource, TrainState};
 use sagd::prelude::*;
 
 /// Peak resident set size of this process in MiB (Linux `VmHWM`), if known.
@@ -47,18 +47,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "paper" => UnetPreset::Paper,
             other => return Err(format!("unknown preset `{other}` (tiny or paper)").into()),
         };
-        let device = sagd::models::train::device_for(
-            &std::env::var("SAGD_BENCH_DEVICE").unwrap_or_else(|_| "cpu".to_string()),
-        )?;
+        let device = std::env::var("SAGD_BENCH_DEVICE")
+            .unwrap_or_else(|_| "cpu".to_string())
+            .parse::<sagd::core::DeviceSpec>()?
+            .open()?;
         let shape = [3, 32, 32];
         let levels = Schedule::ddpm_linear().levels()?;
-        let config = ModelConfig::Unet {
-            preset: Some(preset),
-            widths: None,
-            blocks: None,
-            attention: None,
-            groups: None,
-        };
+        let config = ModelConfig::Unet(UnetConfig::preset(preset));
         let net = Net::build(&config, shape, levels.len(), 0, &device.clone().autodiff())?;
         let params: usize = sagd::models::params::param_infos(&net)
             .iter()

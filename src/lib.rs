@@ -10,14 +10,16 @@
 //! - [`models`], [`samplers`], [`datasets`]: denoisers and training, samplers, data;
 //! - [`eval`] (`sagd-eval`): the FID Inception network, FID/KID/precision–recall and the
 //!   spectral metrics;
-//! - [`plot`] (`sagd-plot`): PNG figures (heat maps, line plots, image grids).
+//! - [`plot`] (`sagd-plot`): PNG figures (heat maps, line plots, image grids);
+//! - [`runs`] (`sagd-runs`): what each `sagd` subcommand does.
 //!
 //! What the `sagd` commands do is library code with typed requests and results, so a Rust
-//! pipeline runs it as the CLI does: [`samplers::run`] (`sagd sample`), [`eval::theory`]
-//! (`sagd theory predict|validate`), [`eval::emergence`] (`sagd theory emergence`),
-//! [`eval::spectra`] (`sagd spectra show`),
-//! [`datasets::run`] (`sagd data stats|preview|export`, `sagd noise`, `sagd verify --data`);
-//! `examples/library_runs.rs` calls the first two.
+//! pipeline runs it as the CLI does: [`runs::sample`] (`sagd sample`), [`runs::eval`]
+//! (`sagd eval`), [`runs::train`] (`sagd train`), [`runs::theory`] (`sagd theory
+//! predict|validate|emergence`), [`runs::spectra`] (`sagd spectra show`), [`runs::data`],
+//! [`runs::noise`] and [`runs::verify`] (`sagd data`, `sagd noise`, `sagd verify --data`),
+//! [`runs::demo`] and [`runs::experiment`]; `examples/library_runs.rs` calls the first and the
+//! theory.
 //!
 //! ```
 //! use sagd::prelude::*;
@@ -36,6 +38,7 @@ pub use sagd_eval as eval;
 pub use sagd_models as models;
 pub use sagd_ops as ops;
 pub use sagd_plot as plot;
+pub use sagd_runs as runs;
 pub use sagd_samplers as samplers;
 
 /// The types most programs use (from `sagd-core`), with the built-in spectra linked in.

@@ -1,5 +1,5 @@
 //! `sagd data`: statistics, previews and exports of any dataset spec. The work is
-//! [`sagd_datasets::run`]'s; this parses the flags and prints.
+//! [`sagd_runs::data`]'s; this parses the flags and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +7,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use sagd_core::RadiusConvention;
-use sagd_datasets::DatasetError;
-use sagd_datasets::run::{
-    DataRequest, data_export, data_preview, data_stats, terminal_check as check, write_psd_png,
-};
+use sagd_runs::data::{DataRequest, data_export, data_preview, data_stats, write_psd_png};
 
-use crate::UsageError;
+use crate::usage;
 
 /// `sagd data …`.
 #[derive(Debug, Subcommand)]
@@ -91,17 +88,6 @@ pub struct ExportArgs {
     count: Option<usize>,
 }
 
-/// Spec and parameter mistakes are usage errors (exit 2); unreadable or malformed files are
-/// runtime failures (exit 1).
-pub fn classify(error: DatasetError) -> anyhow::Error {
-    match error {
-        DatasetError::Spec { .. }
-        | DatasetError::InvalidParam { .. }
-        | DatasetError::Request(_) => anyhow::Error::new(UsageError(error.to_string())),
-        other => anyhow::Error::new(other),
-    }
-}
-
 impl Source {
     fn request(&self) -> DataRequest {
         DataRequest {
@@ -125,14 +111,13 @@ fn stats(args: &StatsArgs) -> Result<ExitCode> {
     let radius: RadiusConvention = args
         .radius
         .parse()
-        .map_err(|e| anyhow::Error::new(UsageError(format!("--radius: {e}"))))?;
+        .map_err(|e| usage(format!("--radius: {e}")))?;
     let stats = data_stats(
         &args.source.request(),
         radius,
         args.limit,
         args.pca.then_some(args.pca_images),
-    )
-    .map_err(classify)?;
+    )?;
     if let Some(path) = &args.png {
         write_psd_png(path, &stats)?;
     }
@@ -181,17 +166,13 @@ fn stats(args: &StatsArgs) -> Result<ExitCode> {
 }
 
 fn preview(args: &PreviewArgs) -> Result<ExitCode> {
-    let shown =
-        data_preview(&args.source.request(), args.count, &args.png).map_err(|e| match e {
-            DatasetError::Plot(_) => anyhow::Error::new(e),
-            e => classify(e),
-        })?;
+    let shown = data_preview(&args.source.request(), args.count, &args.png)?;
     eprintln!("wrote {} ({shown} images)", args.png.display());
     Ok(ExitCode::SUCCESS)
 }
 
 fn export(args: &ExportArgs) -> Result<ExitCode> {
-    let done = data_export(&args.source.request(), args.count, &args.out).map_err(classify)?;
+    let done = data_export(&args.source.request(), args.count, &args.out)?;
     let [c, h, w] = done.shape;
     eprintln!(
         "wrote {} ({} x {c}x{h}x{w} float32; transforms: {})",
@@ -199,58 +180,5 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
         done.count,
         done.transforms.join(" ")
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `sagd verify SPEC --data DATASPEC`: the terminal-SNR check of the spectrum against the data
-/// (in the models' range, as training sees it).
-pub fn terminal_check(
-    spec: &str,
-    data: &str,
-    transforms: &[String],
-    schedule: &str,
-    normalization: sagd_core::Normalization,
-    allow: bool,
-    as_json: bool,
-) -> Result<ExitCode> {
-    let usage = |m: String| anyhow::Error::new(UsageError(m));
-    let schedule = match schedule {
-        "ddpm-linear" => sagd_core::Schedule::ddpm_linear(),
-        "cosine" => sagd_core::Schedule::cosine(),
-        other => {
-            return Err(usage(format!(
-                "--schedule: `{other}` is not ddpm-linear or cosine"
-            )));
-        }
-    };
-    let data = DataRequest {
-        spec: data.to_string(),
-        transforms: transforms.to_vec(),
-        seed: 0,
-    };
-    let result = check(spec, &data, &schedule, normalization).map_err(classify)?;
-    let report = &result.report;
-    let refused = report.signal_dominates() && !allow;
-    if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::to_value(&result)?)?
-        );
-    } else {
-        println!("{}", report.summary());
-    }
-    if report.affected > 0 && !as_json {
-        eprintln!(
-            "warning: {} modes keep signal at t = T; sampling from the prior N(0, Σ_w) cannot recover them",
-            report.affected
-        );
-    }
-    if refused {
-        eprintln!(
-            "error: the signal dominates the noise in {} modes at t = T (pass --allow-low-terminal-noise to accept)",
-            report.dominated
-        );
-        return Ok(ExitCode::from(1));
-    }
     Ok(ExitCode::SUCCESS)
 }

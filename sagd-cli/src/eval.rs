@@ -1,5 +1,5 @@
 //! `sagd eval`: FID, KID, precision/recall and spectral metrics of samples against a reference,
-//! into `metrics.json` and `spectra.png`. The run is [`sagd_eval::run::eval_run`]; this
+//! into `metrics.json` and `spectra.png`. The run is [`sagd_runs::eval::eval_run`]; this
 //! parses the flags, draws the progress bar and prints.
 
 use std::path::{Path, PathBuf};
@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use sagd_core::DeviceSpec;
+use sagd_eval::EvalReport;
 use sagd_eval::evaluate::{Stage, parse_metrics};
-use sagd_eval::run::{EvalRequest, eval_run};
-use sagd_eval::{EvalError, EvalReport};
+use sagd_runs::eval::{EvalRequest, eval_run};
 
+use crate::progress::progress_bar;
 use crate::usage;
 
 /// Arguments of `sagd eval`.
@@ -64,8 +65,8 @@ pub struct EvalArgs {
     kid_subset_size: usize,
     /// Device: cpu, or cuda (built with --features cuda); ndarray and libtorch in builds with
     /// those features.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
+    device: DeviceSpec,
     /// Output directory: metrics.json and spectra.png.
     #[arg(long)]
     out: PathBuf,
@@ -80,23 +81,6 @@ pub struct EvalArgs {
     json: bool,
 }
 
-/// Bad input is a usage error (exit 2); unreadable files and failures are runtime errors.
-fn eval_error(e: EvalError) -> anyhow::Error {
-    match e {
-        EvalError::Input { .. } | EvalError::Request(_) => usage(e.to_string()),
-        EvalError::Dataset(d) => crate::data::classify(d),
-        EvalError::Model(m) if m.is_usage() => usage(m.to_string()),
-        EvalError::About { arg, source } => eval_error(*source).context(arg),
-        other => anyhow::Error::new(other),
-    }
-}
-
-/// The FID Inception weights `sagd eval` would use ([`sagd_eval::weights::find_weights`]);
-/// none found is a usage error saying where to get them.
-pub fn find_weights(explicit: Option<&Path>) -> Result<PathBuf> {
-    sagd_eval::weights::find_weights(explicit).map_err(eval_error)
-}
-
 /// Runs `sagd eval`.
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     let request = EvalRequest {
@@ -104,7 +88,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         reference: args.reference.clone(),
         transforms: args.transforms.clone(),
         seed: args.seed,
-        metrics: parse_metrics(&args.metrics).map_err(eval_error)?,
+        metrics: parse_metrics(&args.metrics).map_err(usage)?,
         count: args.count,
         inception: args.inception.clone(),
         save_stats: args.save_stats.clone(),
@@ -112,21 +96,11 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         batch: args.batch,
         kid_subsets: args.kid_subsets,
         kid_subset_size: args.kid_subset_size,
-        device: args.device.clone(),
+        device: args.device,
         out: args.out.clone(),
         overwrite: args.overwrite,
     };
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} images  {msg}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(args.quiet, 0, "images");
     let result = eval_run(&request, &mut |stage, done, total| {
         if bar.length() != Some(total as u64) || done as u64 <= bar.position() {
             bar.reset();
@@ -139,7 +113,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         bar.set_position(done as u64);
     });
     bar.finish_and_clear();
-    let run = result.map_err(eval_error)?;
+    let run = result?;
     for warning in &run.report.warnings {
         eprintln!("warning: {warning}");
     }

@@ -5,27 +5,27 @@
 //! The commands parse their flags into the library's typed requests, call one library
 //! function, draw its progress and print its result; a library error whose kind is the user's
 //! (a bad value, a missing file named on the command line) exits 2. The work lives in
-//! `sagd_samplers::run` (`sample`), `sagd_eval::run` (`eval`), `sagd_eval::theory`
-//! (`theory predict`, `theory validate`), `sagd_eval::emergence` (`theory emergence`), `sagd_eval::spectra` (`spectra show`), `sagd_datasets::run` (`data`, `noise`,
-//! `verify --data`), `sagd_core::verify` (`verify`), `sagd_models::train` (`train`) and
-//! `sagd_eval::demo` and `sagd_eval::experiment` (the plans and reports of the demo and of
-//! experiments; their stages run here as child processes of this binary).
+//! `sagd-runs`, one module per subcommand (`sagd_runs::sample`, `eval`, `train`, `data`,
+//! `noise`, `verify`, `spectra`, `theory`, `demo`, `experiment`), and in
+//! `sagd_core::verify` (the property suite of `verify`).
 
-mod commands;
 mod data;
 mod demo;
 mod eval;
 mod experiment;
+mod noise;
+mod parse;
+mod progress;
 mod sample;
-mod stages;
+mod spectra;
 mod theory;
 mod train;
+mod verify;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use commands::{NoiseArgs, ShowArgs, VerifyArgs};
+use sagd_runs::RunError;
 
 /// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data, training,
 /// sampling and evaluation.
@@ -51,9 +51,9 @@ enum Command {
         command: SpectraCommand,
     },
     /// Draw coloured noise into a float32 .npy file of shape (N, C, H, W).
-    Noise(NoiseArgs),
+    Noise(noise::NoiseArgs),
     /// Run the property suite (P1–P6) on a spectrum.
-    Verify(VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Inspect, preview and export datasets.
     Data {
         #[command(subcommand)]
@@ -81,7 +81,7 @@ enum SpectraCommand {
         json: bool,
     },
     /// A spectrum on a grid: support, rank, power table, radial profile.
-    Show(ShowArgs),
+    Show(spectra::ShowArgs),
 }
 
 /// An error whose exit code is 2: the user's input was wrong.
@@ -99,15 +99,6 @@ impl std::error::Error for UsageError {}
 /// A usage error (exit 2) with `message`.
 pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.to_string()))
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename, so that an
-/// interrupted command never leaves a torn file.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    sagd_core::files::write_atomic(path, bytes).map_err(|e| {
-        let context = format!("cannot write {}", e.path.display());
-        anyhow::Error::new(e.source).context(context)
-    })
 }
 
 /// Writes `text` to stdout; a closed pipe (`sagd … --json | head`) is not an error.
@@ -162,12 +153,12 @@ fn main() -> ExitCode {
         Command::Experiment(args) => experiment::run(&args),
         Command::Spectra {
             command: SpectraCommand::List { json },
-        } => commands::spectra_list(json),
+        } => spectra::spectra_list(json),
         Command::Spectra {
             command: SpectraCommand::Show(args),
-        } => commands::spectra_show(&args),
-        Command::Noise(args) => commands::noise(&args),
-        Command::Verify(args) => commands::verify(&args),
+        } => spectra::spectra_show(&args),
+        Command::Noise(args) => noise::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Data { command } => data::run(&command),
         Command::Train(args) => train::run(&args),
         Command::Sample(args) => sample::run(&args),
@@ -177,9 +168,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            let usage = error
-                .chain()
-                .any(|e| e.downcast_ref::<UsageError>().is_some());
+            // The user's mistake (exit 2): a flag refused here, or a library error of that kind.
+            let usage = error.chain().any(|e| {
+                e.downcast_ref::<UsageError>().is_some()
+                    || e.downcast_ref::<RunError>().is_some_and(RunError::is_usage)
+            });
             // One line: the context chain joined with ": ".
             eprintln!("error: {error:#}");
             ExitCode::from(if usage { 2 } else { 1 })

@@ -1,6 +1,6 @@
 //! `sagd sample`: draws images from a trained checkpoint or from the exact oracle of a
 //! synthetic dataset, with any sampler, into `samples.npy`, `grid.png` and `summary.json`.
-//! The run is [`sagd_samplers::run::sample_run`]; this parses the flags, draws the progress
+//! The run is [`sagd_runs::sample::sample_run`]; this parses the flags, draws the progress
 //! bar and prints.
 
 use std::path::PathBuf;
@@ -8,12 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use sagd_core::{DynShape, ImageShape, Normalization};
-use sagd_models::ModelError;
-use sagd_samplers::run::{OracleSchedule, SampleEvent, SampleRequest, SampleSource, sample_run};
-use sagd_samplers::{Method, OdeForm, Prior, SamplerError, Spacing};
+use sagd_core::{DeviceSpec, DynShape, ImageShape, Normalization};
+use sagd_runs::sample::{OracleSchedule, SampleEvent, SampleRequest, SampleSource, sample_run};
+use sagd_samplers::{Method, OdeForm, Prior, Spacing};
 
+use crate::progress::progress_bar;
 use crate::{print_stdout, usage};
 
 /// Arguments of `sagd sample`.
@@ -80,31 +79,14 @@ pub struct SampleArgs {
     overwrite: bool,
     /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
     /// work); ndarray and libtorch are other CPU backends in builds with those features.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
+    device: DeviceSpec,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
-}
-
-pub(crate) fn sampler_error(e: SamplerError) -> anyhow::Error {
-    match e {
-        SamplerError::Model(m) => model_error(m),
-        SamplerError::Data(d) => crate::data::classify(d),
-        e if e.is_usage() => usage(e.to_string()),
-        e => anyhow::Error::new(e),
-    }
-}
-
-fn model_error(e: ModelError) -> anyhow::Error {
-    match e {
-        ModelError::Data(d) => crate::data::classify(d),
-        e if e.is_usage() => usage(e.to_string()),
-        e => anyhow::Error::new(e),
-    }
 }
 
 /// The request `args` describe.
@@ -115,8 +97,10 @@ fn request(args: &SampleArgs) -> Result<SampleRequest> {
             ema: args.ema,
         },
         (None, Some(data), Some(spectrum)) => SampleSource::Oracle {
-            data: data.clone(),
-            spectrum: spectrum.clone(),
+            data: data.parse().map_err(usage)?,
+            spectrum: spectrum
+                .parse()
+                .map_err(|e| usage(format!("--spectrum: {e}")))?,
             normalization: args
                 .normalization
                 .parse::<Normalization>()
@@ -135,15 +119,15 @@ fn request(args: &SampleArgs) -> Result<SampleRequest> {
         },
         _ => return Err(usage("--oracle needs --spectrum")),
     };
-    let method: Method = args.sampler.parse().map_err(sampler_error)?;
+    let method: Method = args.sampler.parse().map_err(usage)?;
     let form = args
         .form
         .as_deref()
         .unwrap_or("edm")
         .parse::<OdeForm>()
-        .map_err(sampler_error)?;
-    let spacing = args.spacing.parse::<Spacing>().map_err(sampler_error)?;
-    let prior = args.prior.parse::<Prior>().map_err(sampler_error)?;
+        .map_err(usage)?;
+    let spacing = args.spacing.parse::<Spacing>().map_err(usage)?;
+    let prior = args.prior.parse::<Prior>().map_err(usage)?;
     if args.eta != 0.0 && method != Method::Ddim {
         return Err(usage(format!(
             "--eta {} applies to --sampler ddim only",
@@ -177,24 +161,15 @@ fn request(args: &SampleArgs) -> Result<SampleRequest> {
         shape,
         out: args.out.clone(),
         overwrite: args.overwrite,
-        device: args.device.clone(),
+        device: args.device,
     })
 }
 
 /// Runs `sagd sample`.
+/// Runs `sagd sample`.
 pub fn run(args: &SampleArgs) -> Result<ExitCode> {
     let request = request(args)?;
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(args.quiet, 0, "steps");
     let result = sample_run(&request, &mut |event| match event {
         SampleEvent::TerminalSnr(report) if report.affected > 0 => eprintln!(
             "warning: the prior does not match the process in every mode: {}",
@@ -213,7 +188,7 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
         }
     });
     bar.finish_and_clear();
-    let summary = result.map_err(sampler_error)?.summary;
+    let summary = result?.summary;
     let value = serde_json::to_value(&summary)?;
     if args.json {
         print_stdout(&format!("{}\n", serde_json::to_string(&value)?))?;

@@ -1,23 +1,22 @@
 //! `sagd theory`: the analytic theory of spectral bias (how fast each Fourier mode is learned)
 //! for a dataset under a noise spectrum, and the learning curves of trained runs. The runs are
-//! [`sagd_eval::theory`]'s and [`sagd_eval::emergence`]'s; this parses the flags, draws the
-//! progress bar and prints.
+//! [`sagd_runs::theory`]'s; this parses the flags, draws the progress bar and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use sagd_core::Normalization;
 use sagd_core::theory::{Crossing, ExponentFit};
-use sagd_eval::EvalError;
-use sagd_eval::emergence::{EmergenceRequest, EmergenceSummary, emergence_run};
-use sagd_eval::theory::{
+use sagd_core::{DeviceSpec, Normalization, SpectrumSpec};
+use sagd_runs::theory::emergence::{EmergenceRequest, EmergenceSummary, emergence_run};
+use sagd_runs::theory::{
     Basis, ExponentSummary, PredictModel, PredictRequest, ValidateModel, ValidateRequest,
     Validation, predict_run, validate_run, write_prediction_png,
 };
 use serde_json::json;
 
+use crate::progress::progress_bar;
 use crate::usage;
 
 /// `sagd theory …`.
@@ -66,8 +65,8 @@ pub struct EmergenceArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Device: cpu, or cuda (built with --features cuda).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
+    device: DeviceSpec,
     /// Output directory: emergence.csv, emergence.json, emergence.png.
     #[arg(long)]
     out: PathBuf,
@@ -89,11 +88,11 @@ pub struct ValidateArgs {
     #[arg(long)]
     data: String,
     /// The noise spectrum.
-    #[arg(long)]
-    spectrum: String,
+    #[arg(long, value_parser = crate::parse::spectrum)]
+    spectrum: SpectrumSpec,
     /// The spectrum's normalization: energy or none.
-    #[arg(long, default_value = "energy")]
-    normalization: String,
+    #[arg(long, default_value = "energy", value_parser = crate::parse::normalization)]
+    normalization: Normalization,
     /// linear or circulant (full-batch gradient descent, compared with the theory), or mlp
     /// (Adam on minibatches, sampled by Monte Carlo: the theory is a guide there).
     #[arg(long, default_value = "linear")]
@@ -152,11 +151,11 @@ pub struct PredictArgs {
     #[arg(long = "transform", value_name = "T")]
     transforms: Vec<String>,
     /// The noise spectrum.
-    #[arg(long)]
-    spectrum: String,
+    #[arg(long, value_parser = crate::parse::spectrum)]
+    spectrum: SpectrumSpec,
     /// The spectrum's normalization: energy, none or per-sample-std.
-    #[arg(long, default_value = "energy")]
-    normalization: String,
+    #[arg(long, default_value = "energy", value_parser = crate::parse::normalization)]
+    normalization: Normalization,
     /// The modes: fourier (per-Fourier-mode variances: exact for stationary data) or pca (the
     /// eigenvalues of the data covariance; shared with Σ_w only for isotropic noise).
     #[arg(long, default_value = "fourier")]
@@ -207,30 +206,13 @@ pub fn run(command: &TheoryCommand) -> Result<ExitCode> {
     }
 }
 
-/// Settings are usage errors (exit 2); training, sampling and I/O failures runtime ones (1).
-fn theory_error(e: EvalError) -> anyhow::Error {
-    match e {
-        EvalError::Request(_) | EvalError::Input { .. } => usage(e.to_string()),
-        EvalError::Emergence(ref x) if x.is_usage() => usage(e.to_string()),
-        EvalError::Model(ref m) if m.is_usage() => usage(e.to_string()),
-        EvalError::Sampler(ref m) if m.is_usage() => usage(e.to_string()),
-        EvalError::Dataset(d) => crate::data::classify(d),
-        other => anyhow::Error::new(other),
-    }
-}
-
-fn parse_normalization(text: &str) -> Result<Normalization> {
-    text.parse()
-        .map_err(|e| usage(format!("--normalization: {e}")))
-}
-
 fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
     let basis = match args.basis.as_str() {
         "fourier" => Basis::Fourier,
         "pca" => Basis::Pca,
         other => return Err(usage(format!("--basis `{other}`: expected fourier or pca"))),
     };
-    let normalization = parse_normalization(&args.normalization)?;
+    let normalization = args.normalization;
     let model = match args.model.as_str() {
         "linear" => PredictModel::Linear,
         "circulant" => PredictModel::Circulant,
@@ -266,10 +248,10 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
         exclude: args.exclude,
         tau_points: args.tau_points,
     };
-    let run = predict_run(&request).map_err(theory_error)?;
+    let run = predict_run(&request)?;
     let prediction = &run.prediction;
     if let Some(path) = &args.png {
-        write_prediction_png(path, prediction, &args.spectrum).map_err(theory_error)?;
+        write_prediction_png(path, prediction, args.spectrum.text())?;
     }
     let dims = run.shape;
     let skipped = run.skipped_zero_variance;
@@ -279,7 +261,7 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode> {
             "{}\n",
             json!({
                 "data": args.data,
-                "spectrum": args.spectrum,
+                "spectrum": args.spectrum.text(),
                 "basis": args.basis,
                 "model": args.model,
                 "eta": args.eta,
@@ -354,7 +336,7 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
     let request = ValidateRequest {
         data: args.data.clone(),
         spectrum: args.spectrum.clone(),
-        normalization: parse_normalization(&args.normalization)?,
+        normalization: args.normalization,
         model,
         images: args.images,
         batch: args.batch,
@@ -369,10 +351,7 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
         checkpoints: args.checkpoints,
         out: args.out.clone(),
     };
-    let bar = indicatif::ProgressBar::new(0);
-    if args.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress_bar(args.json, 0, "steps");
     let result = validate_run(&request, &mut |done, total| {
         if bar.length() != Some(total) {
             bar.set_length(total);
@@ -380,7 +359,7 @@ fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let validation = result.map_err(theory_error)?;
+    let validation = result?;
     if args.json {
         crate::print_stdout(&format!("{}\n", serde_json::to_value(&validation)?))?;
         return Ok(ExitCode::SUCCESS);
@@ -438,28 +417,18 @@ fn emergence_command(args: &EmergenceArgs) -> Result<ExitCode> {
         images: args.images,
         exclude: args.exclude,
         seed: args.seed,
-        device: args.device.clone(),
+        device: args.device,
         out: args.out.clone(),
         overwrite: args.overwrite,
     };
-    let bar = if args.quiet || args.json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(0)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} checkpoints  {msg}  eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(args.quiet || args.json, 0, "checkpoints");
     let result = emergence_run(&request, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
         bar.set_message(format!("step {}", p.step));
     });
     bar.finish_and_clear();
-    let summary = result.map_err(theory_error)?;
+    let summary = result?;
     if args.json {
         crate::print_stdout(&format!("{}\n", serde_json::to_value(&summary)?))?;
     } else {

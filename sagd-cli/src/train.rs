@@ -1,18 +1,19 @@
-//! `sagd train`: runs [`sagd_models::train`] with a progress bar, `log.csv` and checkpoints.
+//! `sagd train`: runs [`sagd_runs::train::train_run`] with a progress bar and prints its
+//! summary.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use sagd_models::parallel::ReplicaDevice;
-use sagd_models::{Event, ModelError, RunConfig, TrainOptions};
-use serde_json::json;
+use sagd_core::DeviceSpec;
+use sagd_core::device::parse_device_list;
+use sagd_models::Event;
+use sagd_runs::train::{TrainRequest, resolve_config, train_resolved};
 
-use crate::UsageError;
-use crate::stages::Lock;
+use crate::progress::progress_bar;
+use crate::usage;
 
 /// Arguments of `sagd train`.
 #[derive(Debug, Args)]
@@ -31,8 +32,8 @@ pub struct TrainArgs {
     /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
     /// work); ndarray and libtorch are other CPU backends in builds with those features.
     /// Overrides the config (a resumed run keeps its own).
-    #[arg(long)]
-    device: Option<String>,
+    #[arg(long, value_parser = crate::parse::device)]
+    device: Option<DeviceSpec>,
     /// Data-parallel training over several devices, comma-separated: `cuda:0,cuda:1` (each GPU
     /// once), or `cpu,cpu` for CPU replicas sharing the one CPU device. The batch must divide
     /// by their number. Sets the config's `devices` (and `device` to their kind); may change
@@ -68,113 +69,37 @@ pub struct TrainArgs {
     json: bool,
 }
 
-fn model_error(e: ModelError) -> anyhow::Error {
-    match e {
-        ModelError::Data(d) => crate::data::classify(d),
-        e if e.is_usage() => anyhow::Error::new(UsageError(e.to_string())),
-        e => anyhow::Error::new(e),
-    }
-}
-
 /// Runs `sagd train`.
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(n) = args.steps {
-        return Err(anyhow::Error::new(UsageError(format!(
+        return Err(usage(format!(
             "--steps {n}: `sagd train` has no --steps; use --total-steps {n} to set the run's \
              length (config key `steps`, which fixes the learning-rate schedule) or --stop-at \
              {n} to end this invocation early without changing the run"
-        ))));
+        )));
     }
-    let path = match (&args.config, args.resume) {
-        (Some(p), _) => p.clone(),
-        (None, true) if !args.out.join("config.toml").exists() => {
-            return Err(anyhow::Error::new(UsageError(format!(
-                "--resume: {} holds no run (no config.toml); start one with --config RUN.toml",
-                args.out.display()
-            ))));
+    let devices = match &args.devices {
+        Some(list) => {
+            let list: Vec<&str> = list.iter().map(|d| d.trim()).collect();
+            Some(parse_device_list(&list).map_err(usage)?)
         }
-        (None, true) => args.out.join("config.toml"),
-        (None, false) => {
-            return Err(anyhow::Error::new(UsageError(
-                "--config RUN.toml is required (or --resume on a run directory)".to_string(),
-            )));
-        }
+        None => None,
     };
-    if !path.exists() {
-        return Err(anyhow::Error::new(UsageError(format!(
-            "{}: no such config file",
-            path.display()
-        ))));
-    }
-    let mut config = RunConfig::from_file(&path).map_err(model_error)?;
-    if let Some(d) = &args.device {
-        config.device = d.clone();
-    }
-    if let Some(list) = &args.devices {
-        let list: Vec<String> = list.iter().map(|d| d.trim().to_string()).collect();
-        // `device` becomes the kind the list shares (a mixed list is refused by validate);
-        // `cpu` or `cuda:0` alone is the plain run on that device.
-        let first = list
-            .first()
-            .and_then(|d| sagd_models::parallel::ReplicaDevice::parse(d).ok());
-        if let Some(kind) = first {
-            if let Some(d) = &args.device
-                && d != kind.kind()
-            {
-                return Err(anyhow::Error::new(UsageError(format!(
-                    "--device {d} and --devices {}: the devices are {} devices; give one of \
-                     the two (--devices sets the device kind)",
-                    list.join(","),
-                    kind.kind()
-                ))));
-            }
-            config.device = kind.kind().to_string();
-        }
-        let plain = list.len() == 1
-            && matches!(
-                first,
-                Some(ReplicaDevice::Cpu) | Some(ReplicaDevice::Cuda(0))
-            );
-        config.devices = if plain { Vec::new() } else { list };
-    }
-    if let Some(s) = args.total_steps {
-        config.steps = s;
-    }
-    if let Some(c) = args.checkpoint_every {
-        config.checkpoint_every = c;
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    if args.allow_low_terminal_noise {
-        config.allow_low_terminal_noise = true;
-    }
-    config.validate().map_err(model_error)?;
-    let written = (1..=config.steps)
-        .filter(|&step| config.checkpoint_due(step, config.steps))
-        .count();
-    if !config.checkpoint_at.is_empty() && written > config.keep_checkpoints {
-        // Printed even with --quiet: learning curves need the early checkpoints.
-        eprintln!(
-            "warning: this run writes {written} checkpoints (checkpoint_at, every \
-             checkpoint_every and the last) but keep_checkpoints = {} keeps only the newest; \
-             raise keep_checkpoints to keep them all",
-            config.keep_checkpoints
-        );
-    }
-
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.stop_at.unwrap_or(config.steps))
+    let request = TrainRequest {
+        config: args.config.clone(),
+        out: args.out.clone(),
+        resume: args.resume,
+        device: args.device,
+        devices,
+        total_steps: args.total_steps,
+        stop_at: args.stop_at,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        allow_low_terminal_noise: args.allow_low_terminal_noise,
     };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let started = Instant::now();
+    // The bar's length is the steps this invocation runs: known once the config is read.
+    let config = resolve_config(&request)?;
+    let bar = progress_bar(args.quiet, args.stop_at.unwrap_or(config.steps), "steps");
     let mut first_step = None;
     let mut checkpoints = 0usize;
     let mut observer = |event: &Event| match event {
@@ -201,7 +126,9 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
                     let list = if config.devices.iter().all(|d| d == &config.devices[0]) {
                         format!("{replicas} × {}", config.devices[0])
                     } else {
-                        config.devices.join(", ")
+                        let each: Vec<String> =
+                            config.devices.iter().map(ToString::to_string).collect();
+                        each.join(", ")
                     };
                     format!(
                         ", data-parallel over {replicas} replicas [{list}], {share} image{} \
@@ -242,51 +169,12 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         }
         Event::Checkpoint { .. } => checkpoints += 1,
     };
-    let options = TrainOptions {
-        resume: args.resume,
-        stop_at: args.stop_at,
-    };
-    // Two trainers in one run would interleave their checkpoints and logs: one at a time. A
-    // folder made here for the lock is removed again if the run fails before writing to it.
-    let made = !args.out.exists();
-    if made {
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("cannot create {}", args.out.display()))?;
-    }
-    // (A file named as --out is refused by the trainer, naming it.)
-    let lock = if args.out.is_dir() {
-        Some(Lock::take(&args.out, "train")?)
-    } else {
-        None
-    };
-    let summary = sagd_models::train(&config, &args.out, &options, &mut observer);
-    drop(lock);
-    if made && summary.is_err() {
-        let _ = std::fs::remove_dir(&args.out);
-    }
+    let run = train_resolved(&request, config.clone(), &mut observer);
     bar.finish_and_clear();
-    let summary = summary.map_err(model_error)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let run = run?;
+    let (summary, seconds) = (&run.summary, run.json.seconds);
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "out": args.out,
-                "step": summary.step,
-                "total_steps": summary.total,
-                "complete": summary.complete(),
-                "ran_steps": summary.ran,
-                "last_loss": summary.last_loss,
-                "checkpoint": summary.checkpoint,
-                "seconds": seconds,
-                "devices": if config.devices.is_empty() {
-                    vec![config.device.clone()]
-                } else {
-                    config.devices.clone()
-                },
-                "replicas": config.devices.len().max(1),
-            })
-        );
+        println!("{}", serde_json::to_value(&run.json)?);
         return Ok(ExitCode::SUCCESS);
     }
     let loss = summary

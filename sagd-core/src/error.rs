@@ -6,7 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SpectrumError {
     /// A parameter has a value outside its valid domain.
-    #[error("spectrum `{spectrum}`: parameter `{param}` = {value} is invalid: {expected}")]
+    #[error("spectrum `{spectrum}`: `{param}` = {value} is invalid: expected {expected}")]
     InvalidParam {
         /// Spectrum name.
         spectrum: String,
@@ -17,32 +17,10 @@ pub enum SpectrumError {
         /// What was expected instead.
         expected: String,
     },
-    /// A parameter name the spectrum does not know.
-    #[error("spectrum `{spectrum}` has no parameter `{param}` (known: {known})")]
-    UnknownParam {
-        /// Spectrum name.
-        spectrum: String,
-        /// The unknown name.
-        param: String,
-        /// Comma-separated known parameter names.
-        known: String,
-    },
-    /// No registered spectrum carries this name.
-    #[error("unknown spectrum `{name}` (available: {available})")]
-    UnknownSpectrum {
-        /// The requested name.
-        name: String,
-        /// Comma-separated registered names.
-        available: String,
-    },
-    /// A spectrum string or file could not be parsed.
-    #[error("cannot parse spectrum `{input}`: {reason}")]
-    Parse {
-        /// The input text (or file name).
-        input: String,
-        /// Why.
-        reason: String,
-    },
+    /// A spectrum string or file that cannot be read: its syntax, an unknown name or an
+    /// unknown parameter (the same words as dataset specs and transforms).
+    #[error("spectrum {0}")]
+    Spec(#[from] crate::spec::SpecError),
     /// A radius convention name that does not exist.
     #[error("unknown radius convention `{input}` (expected cycles, unit or nyquist)")]
     UnknownRadius {

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A failed [`write_atomic`]: the path that could not be written (the temporary file or the
-/// destination) and the I/O error.
+/// destination) and the I/O error, its [`source`](std::error::Error::source). Error types
+/// that write files hold it as it is (`#[error(transparent)] Write(#[from] WriteError)`), so a
+/// message reads `cannot write PATH: CAUSE` wherever the write happened.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("cannot write {}", path.display())]
 pub struct WriteError {
     /// The file that failed.
     pub path: PathBuf,

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::error::SpectrumError;
 use crate::grid::RadiusConvention;
+use crate::spec::{SpecError, SpecText};
 use crate::spectrum::NoiseSpectrum;
 
 /// A parameter value as written in a config string or file.
@@ -126,28 +127,36 @@ pub fn entries() -> Vec<&'static SpectrumEntry> {
 
 /// The entry registered under `name`.
 pub fn entry(name: &str) -> Result<&'static SpectrumEntry, SpectrumError> {
-    entries()
-        .into_iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| SpectrumError::UnknownSpectrum {
-            name: name.to_string(),
-            available: available_names(),
-        })
+    entry_of(name, name)
 }
 
-fn available_names() -> String {
-    let names: Vec<&str> = entries().iter().map(|e| e.name).collect();
-    if names.is_empty() {
-        "none registered; link sagd-ops".to_string()
-    } else {
-        names.join(", ")
-    }
+/// The entry registered under `name`, read from the spectrum `input`.
+fn entry_of(input: &str, name: &str) -> Result<&'static SpectrumEntry, SpectrumError> {
+    let all = entries();
+    all.iter().find(|e| e.name == name).copied().ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|e| e.name).collect();
+        let names = if names.is_empty() {
+            vec!["none registered; link sagd-ops"]
+        } else {
+            names
+        };
+        SpecError::unknown_name(input, "spectrum", name, &names).into()
+    })
 }
 
 impl SpectrumEntry {
     /// Builds the spectrum from `params`; unknown names are errors, missing ones take defaults.
     pub fn build_from(&self, params: &ParamMap) -> Result<Box<dyn NoiseSpectrum>, SpectrumError> {
-        let reader = ParamReader::new(self, params)?;
+        self.build_named(self.name, params)
+    }
+
+    /// [`build_from`](Self::build_from) for the spectrum written `input`, which errors name.
+    fn build_named(
+        &self,
+        input: &str,
+        params: &ParamMap,
+    ) -> Result<Box<dyn NoiseSpectrum>, SpectrumError> {
+        let reader = ParamReader::new(self, params, input)?;
         let spectrum = (self.build)(&reader)?;
         spectrum.validate()?;
         Ok(spectrum)
@@ -162,20 +171,13 @@ pub struct ParamReader {
 }
 
 impl ParamReader {
-    fn new(entry: &SpectrumEntry, given: &ParamMap) -> Result<Self, SpectrumError> {
-        for key in given.keys() {
-            if !entry.params.iter().any(|p| p.name == key) {
-                let known: Vec<&str> = entry.params.iter().map(|p| p.name).collect();
-                return Err(SpectrumError::UnknownParam {
-                    spectrum: entry.name.to_string(),
-                    param: key.clone(),
-                    known: if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    },
-                });
-            }
+    fn new(entry: &SpectrumEntry, given: &ParamMap, input: &str) -> Result<Self, SpectrumError> {
+        if let Some(key) = given
+            .keys()
+            .find(|key| !entry.params.iter().any(|p| p.name == key.as_str()))
+        {
+            let known: Vec<&str> = entry.params.iter().map(|p| p.name).collect();
+            return Err(SpecError::unknown_key(input, entry.name, key, &known).into());
         }
         let mut values = ParamMap::new();
         for spec in entry.params {
@@ -201,13 +203,10 @@ impl ParamReader {
     }
 
     fn get(&self, name: &str) -> Result<&ParamValue, SpectrumError> {
-        self.values
-            .get(name)
-            .ok_or_else(|| SpectrumError::UnknownParam {
-                spectrum: self.spectrum.to_string(),
-                param: name.to_string(),
-                known: self.values.keys().cloned().collect::<Vec<_>>().join(", "),
-            })
+        self.values.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
+            SpecError::unknown_key(self.spectrum, self.spectrum, name, &known).into()
+        })
     }
 
     /// A finite number.
@@ -262,7 +261,7 @@ impl ParamReader {
 /// with `kind = "NAME"` and the parameters as keys).
 pub fn parse_spectrum(input: &str) -> Result<Box<dyn NoiseSpectrum>, SpectrumError> {
     let (name, params) = parse_spectrum_params(input)?;
-    entry(&name)?.build_from(&params)
+    entry_of(input.trim(), &name)?.build_named(input.trim(), &params)
 }
 
 /// Splits a spectrum string (or file) into its name and the parameters given explicitly.
@@ -271,52 +270,28 @@ pub fn parse_spectrum_params(input: &str) -> Result<(String, ParamMap), Spectrum
     if let Some(path) = input.strip_prefix('@') {
         return read_spectrum_file(Path::new(path));
     }
-    let parse_err = |reason: &str| SpectrumError::Parse {
-        input: input.to_string(),
-        reason: reason.to_string(),
-    };
-    let (name, rest) = match input.split_once(':') {
-        Some((n, r)) => (n.trim(), Some(r)),
-        None => (input, None),
-    };
-    if name.is_empty() {
-        return Err(parse_err("missing spectrum name before `:`"));
+    let spec = SpecText::parse(input)?;
+    let mut reader = spec.reader(&[]);
+    if let Some(argument) = reader.argument() {
+        return Err(spec
+            .syntax_error(format!("`{argument}` is not of the form key=value"))
+            .into());
     }
-    let mut params = ParamMap::new();
-    if let Some(rest) = rest {
-        for part in rest.split(',').filter(|p| !p.trim().is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| parse_err(&format!("`{part}` is not of the form key=value")))?;
-            let key = key.trim();
-            if key.is_empty() {
-                return Err(parse_err(&format!("`{part}` has an empty key")));
-            }
-            if params
-                .insert(key.to_string(), ParamValue::Text(value.trim().to_string()))
-                .is_some()
-            {
-                return Err(parse_err(&format!("parameter `{key}` given twice")));
-            }
-        }
-    }
-    Ok((name.to_string(), params))
+    let params = spec
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.clone(), ParamValue::Text(v.clone())))
+        .collect();
+    Ok((spec.name().to_string(), params))
 }
 
 fn read_spectrum_file(path: &Path) -> Result<(String, ParamMap), SpectrumError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| SpectrumError::Parse {
-        input: format!("@{shown}"),
-        reason: format!("cannot read file: {e}"),
-    })?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| SpectrumError::Parse {
-        input: format!("@{shown}"),
-        reason: format!("invalid TOML: {}", e.message()),
-    })?;
-    spectrum_params_from_table(&table).map_err(|reason| SpectrumError::Parse {
-        input: format!("@{shown}"),
-        reason,
-    })
+    let input = format!("@{}", path.display());
+    let fail = |problem: String| SpectrumError::from(SpecError::syntax(&input, problem));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read file: {e}")))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| fail(format!("invalid TOML: {}", e.message())))?;
+    spectrum_params_from_table(&table).map_err(fail)
 }
 
 /// Reads `kind` and the parameters of a spectrum from a TOML table.
@@ -347,4 +322,85 @@ pub fn spectrum_params_from_table(table: &toml::Table) -> Result<(String, ParamM
         params.insert(key.clone(), v);
     }
     Ok((kind, params))
+}
+
+/// A spectrum as a config or flag writes it (`power-law:alpha=-0.5`, `@file.toml`) together
+/// with the spectrum it names, parsed and validated once, when the text is read. It is
+/// (de)serialized as the text, so a loaded config carries a valid spectrum and writes back
+/// exactly what was written. Two specs are equal when their texts are.
+///
+/// ```no_run
+/// use sagd_core::registry::SpectrumSpec;
+///
+/// // The built-in spectra are registered by `sagd-ops` (call `sagd_ops::link()`).
+/// let spec: SpectrumSpec = "power-law:alpha=-0.5".parse().unwrap();
+/// assert_eq!(spec.spectrum().name(), "power-law");
+/// assert_eq!(spec.to_string(), "power-law:alpha=-0.5");
+/// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SpectrumSpec {
+    text: String,
+    spectrum: std::sync::Arc<dyn NoiseSpectrum>,
+}
+
+impl SpectrumSpec {
+    /// The text as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed spectrum.
+    pub fn spectrum(&self) -> &dyn NoiseSpectrum {
+        self.spectrum.as_ref()
+    }
+
+    /// The isotropic spectrum (`isotropic`, the default of a run's `[noise]` table).
+    ///
+    /// # Errors
+    /// When no `isotropic` spectrum is registered (sagd-ops not linked).
+    pub fn isotropic() -> Result<Self, SpectrumError> {
+        "isotropic".parse()
+    }
+}
+
+impl std::str::FromStr for SpectrumSpec {
+    type Err = SpectrumError;
+    fn from_str(text: &str) -> Result<Self, SpectrumError> {
+        Ok(Self {
+            spectrum: parse_spectrum(text)?.into(),
+            text: text.to_string(),
+        })
+    }
+}
+
+impl TryFrom<String> for SpectrumSpec {
+    type Error = SpectrumError;
+    fn try_from(text: String) -> Result<Self, SpectrumError> {
+        text.parse()
+    }
+}
+
+impl From<SpectrumSpec> for String {
+    fn from(spec: SpectrumSpec) -> String {
+        spec.text
+    }
+}
+
+impl fmt::Display for SpectrumSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for SpectrumSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpectrumSpec({:?})", self.text)
+    }
+}
+
+impl PartialEq for SpectrumSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }

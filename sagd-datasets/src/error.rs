@@ -60,14 +60,12 @@ pub enum DatasetError {
         /// The value (NaN, inf or -inf).
         value: f32,
     },
-    /// A dataset spec string that cannot be understood.
-    #[error("dataset spec `{input}`: {reason}")]
-    Spec {
-        /// The spec as written.
-        input: String,
-        /// Why.
-        reason: String,
-    },
+    /// A dataset spec that cannot be understood.
+    #[error("dataset spec {0}")]
+    Spec(sagd_core::SpecError),
+    /// A transform that cannot be understood.
+    #[error("transform {0}")]
+    Transform(sagd_core::SpecError),
     /// A parameter outside its domain.
     #[error("{context}: `{param}` = {value} is invalid: expected {expected}")]
     InvalidParam {
@@ -83,16 +81,9 @@ pub enum DatasetError {
     /// An error from sagd-core (shapes, spectra).
     #[error(transparent)]
     Core(#[from] sagd_core::CoreError),
-    /// A [data command](crate::run)'s request is invalid: the message names the request's
-    /// field by the `sagd data` flag that sets it (`--count` for `count`).
-    #[error("{0}")]
-    Request(String),
     /// Writing a `.npy` file failed.
     #[error(transparent)]
     Write(#[from] crate::npy::NpyError),
-    /// Drawing a figure failed.
-    #[error(transparent)]
-    Plot(#[from] sagd_plot::PlotError),
 }
 
 impl DatasetError {
@@ -120,6 +111,16 @@ impl DatasetError {
     }
 
     /// An [`DatasetError::InvalidParam`] error.
+    /// True for errors in what the user wrote (a spec, a transform, a parameter), which the CLI
+    /// reports with exit code 2; unreadable or malformed files are runtime failures (1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::Spec(_) | Self::Transform(_) | Self::InvalidParam { .. }
+        )
+    }
+
+    /// A [`DatasetError::InvalidParam`].
     pub fn param(context: &str, param: &str, value: impl ToString, expected: &str) -> Self {
         Self::InvalidParam {
             context: context.to_string(),

@@ -18,7 +18,6 @@ pub mod folder;
 pub mod idx;
 pub mod npy;
 pub mod npz;
-pub mod run;
 pub mod spec;
 pub mod split;
 pub mod stats;

@@ -750,10 +750,12 @@ impl FromStr for Layout {
         match s.trim().to_ascii_lowercase().as_str() {
             "nchw" => Ok(Layout::Nchw),
             "nhwc" => Ok(Layout::Nhwc),
-            _ => Err(DatasetError::Spec {
-                input: s.to_string(),
-                reason: "expected a layout `nchw` or `nhwc`".to_string(),
-            }),
+            _ => Err(DatasetError::Spec(sagd_core::SpecError::invalid(
+                s,
+                "layout",
+                s,
+                "nchw or nhwc",
+            ))),
         }
     }
 }

@@ -14,11 +14,11 @@
 //! Every spec takes `split=train|test` (default train). Synthetic test splits are drawn with a
 //! seed derived from the train seed, so the two never share images.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use sagd_core::spec::{SpecError, SpecReader, SpecText};
 use sagd_core::{DynShape, ImageShape};
 use serde::{Deserialize, Serialize};
 
@@ -156,233 +156,178 @@ impl fmt::Display for DataSpec {
     }
 }
 
-struct Parts<'a> {
-    input: &'a str,
-    kind: &'a str,
-    positional: Option<&'a str>,
-    keys: BTreeMap<&'a str, &'a str>,
+/// The dataset kinds a spec may name.
+const KINDS: [&str; 9] = [
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "folder",
+    "npy",
+    "npz",
+    "grf",
+    "gmm",
+    "shapes",
+];
+
+/// The keys each kind takes (`split` besides).
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "folder" => &["split", "channels", "resize"],
+        "npy" => &["split", "layout"],
+        "npz" => &["split", "key", "layout"],
+        "grf" => &["split", "beta", "r0", "size", "n", "seed", "scale"],
+        "gmm" => &[
+            "split",
+            "components",
+            "size",
+            "n",
+            "seed",
+            "spread",
+            "within",
+        ],
+        "shapes" => &["split", "n", "size", "seed"],
+        _ => &["split"],
+    }
 }
 
-impl<'a> Parts<'a> {
-    fn err(&self, reason: impl Into<String>) -> DatasetError {
-        DatasetError::Spec {
-            input: self.input.to_string(),
-            reason: reason.into(),
+fn path(r: &mut SpecReader<'_>) -> Result<PathBuf, SpecError> {
+    let kind = r.spec().name();
+    r.required_argument(&format!("a path: {kind}:PATH"))
+        .map(PathBuf::from)
+}
+
+fn size(r: &mut SpecReader<'_>) -> Result<Option<[usize; 3]>, SpecError> {
+    match r.take("size") {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<DynShape>()
+            .map(|s| Some(s.dims()))
+            .map_err(|_| r.spec().invalid("size", v, "CxHxW, e.g. 1x32x32")),
+    }
+}
+
+fn layout(r: &mut SpecReader<'_>) -> Result<Layout, SpecError> {
+    match r.take("layout") {
+        None | Some("nchw") => Ok(Layout::Nchw),
+        Some("nhwc") => Ok(Layout::Nhwc),
+        Some(other) => Err(r.spec().invalid("layout", other, "nchw or nhwc")),
+    }
+}
+
+fn folder(r: &mut SpecReader<'_>) -> Result<Source, SpecError> {
+    let dir = path(r)?;
+    let channels = r.parse::<usize>("channels", "1 or 3")?;
+    if let Some(c) = channels
+        && c != 1
+        && c != 3
+    {
+        return Err(r.spec().invalid("channels", c, "1 or 3"));
+    }
+    let resize = match r.take("resize") {
+        None => None,
+        Some(v) => {
+            let sides = v.split_once(['x', 'X']).and_then(|(h, w)| {
+                let side = |t: &str| t.parse::<usize>().ok().filter(|n| *n > 0);
+                Some((side(h)?, side(w)?))
+            });
+            Some(sides.ok_or_else(|| r.spec().invalid("resize", v, "HxW with positive sides"))?)
         }
-    }
+    };
+    Ok(Source::Folder {
+        dir,
+        channels,
+        resize,
+    })
+}
 
-    fn take(&mut self, key: &str) -> Option<&'a str> {
-        self.keys.remove(key)
-    }
+fn grf(r: &mut SpecReader<'_>) -> Result<Source, SpecError> {
+    let mut c = GrfConfig::default();
+    set(&mut c.beta, r.parse("beta", "a number >= 0")?);
+    set(&mut c.r0, r.parse("r0", "a number > 0")?);
+    set(&mut c.size, size(r)?);
+    set(&mut c.n, r.parse("n", "a positive integer")?);
+    set(&mut c.seed, r.parse("seed", "an integer")?);
+    set(&mut c.scale, r.parse("scale", "a number > 0")?);
+    Ok(Source::Grf(c))
+}
 
-    fn number<T: FromStr>(&mut self, key: &str, expected: &str) -> Result<Option<T>, DatasetError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| DatasetError::param(self.kind, key, v, expected)),
-        }
-    }
+fn gmm(r: &mut SpecReader<'_>) -> Result<Source, SpecError> {
+    let mut c = GmmConfig::default();
+    set(
+        &mut c.components,
+        r.parse("components", "a positive integer")?,
+    );
+    set(&mut c.size, size(r)?);
+    set(&mut c.n, r.parse("n", "a positive integer")?);
+    set(&mut c.seed, r.parse("seed", "an integer")?);
+    set(&mut c.spread, r.parse("spread", "a number > 0")?);
+    set(&mut c.within, r.parse("within", "a number > 0")?);
+    Ok(Source::Gmm(c))
+}
 
-    fn size(&mut self) -> Result<Option<[usize; 3]>, DatasetError> {
-        match self.take("size") {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<DynShape>()
-                .map(|s| Some(s.dims()))
-                .map_err(|_| DatasetError::param(self.kind, "size", v, "CxHxW, e.g. 1x32x32")),
-        }
-    }
+fn shapes(r: &mut SpecReader<'_>) -> Result<Source, SpecError> {
+    let mut c = ShapesConfig::default();
+    set(&mut c.n, r.parse("n", "a positive integer")?);
+    set(&mut c.size, size(r)?);
+    set(&mut c.seed, r.parse("seed", "an integer")?);
+    Ok(Source::Shapes(c))
+}
 
-    fn path(&mut self) -> Result<PathBuf, DatasetError> {
-        self.positional
-            .map(PathBuf::from)
-            .ok_or_else(|| self.err(format!("`{}` needs a path: {}:PATH", self.kind, self.kind)))
+/// Overrides a default with a value the spec gives.
+fn set<T>(field: &mut T, given: Option<T>) {
+    if let Some(value) = given {
+        *field = value;
     }
+}
 
-    fn layout(&mut self) -> Result<Layout, DatasetError> {
-        match self.take("layout") {
-            None | Some("nchw") => Ok(Layout::Nchw),
-            Some("nhwc") => Ok(Layout::Nhwc),
-            Some(other) => Err(DatasetError::param(
-                self.kind,
-                "layout",
+/// The source a spec names, its keys read from `r`.
+fn source(r: &mut SpecReader<'_>) -> Result<Source, SpecError> {
+    Ok(match r.spec().name() {
+        "mnist" => Source::Mnist(path(r)?),
+        "fashion-mnist" => Source::FashionMnist(path(r)?),
+        "cifar10" => Source::Cifar10(path(r)?),
+        "folder" => folder(r)?,
+        "npy" => Source::Npy {
+            path: path(r)?,
+            layout: layout(r)?,
+        },
+        "npz" => Source::Npz {
+            path: path(r)?,
+            key: r.take("key").map(str::to_string),
+            layout: layout(r)?,
+        },
+        "grf" => grf(r)?,
+        "gmm" => gmm(r)?,
+        "shapes" => shapes(r)?,
+        other => {
+            return Err(SpecError::unknown_name(
+                r.spec().input(),
+                "kind",
                 other,
-                "nchw or nhwc",
-            )),
+                &KINDS,
+            ));
         }
-    }
-
-    fn finish(self) -> Result<(), DatasetError> {
-        if let Some(key) = self.keys.keys().next() {
-            return Err(self.err(format!("unknown key `{key}` for `{}`", self.kind)));
-        }
-        Ok(())
-    }
+    })
 }
 
 impl FromStr for DataSpec {
     type Err = DatasetError;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let text = input.trim();
-        let spec_err = |reason: String| DatasetError::Spec {
-            input: text.to_string(),
-            reason,
-        };
-        let (kind, rest) = text
-            .split_once(':')
-            .ok_or_else(|| spec_err("expected KIND:…, e.g. mnist:DIR or shapes:n=1000 (kinds: mnist, fashion-mnist, cifar10, folder, npy, npz, grf, gmm, shapes)".into()))?;
-        let mut positional = None;
-        let mut keys = BTreeMap::new();
-        for (i, part) in rest.split(',').enumerate() {
-            let part = part.trim();
-            if part.is_empty() {
-                continue;
-            }
-            match part.split_once('=') {
-                Some((k, v)) => {
-                    if keys.insert(k.trim(), v.trim()).is_some() {
-                        return Err(spec_err(format!("`{}` given twice", k.trim())));
-                    }
-                }
-                None if i == 0 => positional = Some(part),
-                None => return Err(spec_err(format!("`{part}` is not key=value"))),
-            }
-        }
-        let mut p = Parts {
-            input: text,
-            kind: kind.trim(),
-            positional,
-            keys,
-        };
-        let split = match p.take("split") {
+        let text = SpecText::parse(input).map_err(DatasetError::Spec)?;
+        let mut reader = text.reader(keys_of(text.name()));
+        let split = match reader.take("split") {
             None => Split::Train,
             Some(v) => v
                 .parse()
-                .map_err(|_| DatasetError::param(p.kind, "split", v, "train or test"))?,
+                .map_err(|_| text.invalid("split", v, "train or test"))
+                .map_err(DatasetError::Spec)?,
         };
-        let source = match p.kind {
-            "mnist" => Source::Mnist(p.path()?),
-            "fashion-mnist" => Source::FashionMnist(p.path()?),
-            "cifar10" => Source::Cifar10(p.path()?),
-            "folder" => {
-                let dir = p.path()?;
-                let channels = p.number::<usize>("channels", "1 or 3")?;
-                if let Some(c) = channels
-                    && c != 1
-                    && c != 3
-                {
-                    return Err(DatasetError::param("folder", "channels", c, "1 or 3"));
-                }
-                let resize = match p.take("resize") {
-                    None => None,
-                    Some(v) => {
-                        let (h, w) = v
-                            .split_once(['x', 'X'])
-                            .ok_or_else(|| DatasetError::param("folder", "resize", v, "HxW"))?;
-                        let parse = |t: &str| t.parse::<usize>().ok().filter(|n| *n > 0);
-                        match (parse(h), parse(w)) {
-                            (Some(h), Some(w)) => Some((h, w)),
-                            _ => {
-                                return Err(DatasetError::param(
-                                    "folder",
-                                    "resize",
-                                    v,
-                                    "HxW with positive sides",
-                                ));
-                            }
-                        }
-                    }
-                };
-                Source::Folder {
-                    dir,
-                    channels,
-                    resize,
-                }
-            }
-            "npy" => Source::Npy {
-                path: p.path()?,
-                layout: p.layout()?,
-            },
-            "npz" => Source::Npz {
-                path: p.path()?,
-                key: p.take("key").map(str::to_string),
-                layout: p.layout()?,
-            },
-            "grf" => {
-                let mut c = GrfConfig::default();
-                if let Some(v) = p.number("beta", "a number >= 0")? {
-                    c.beta = v;
-                }
-                if let Some(v) = p.number("r0", "a number > 0")? {
-                    c.r0 = v;
-                }
-                if let Some(v) = p.size()? {
-                    c.size = v;
-                }
-                if let Some(v) = p.number("n", "a positive integer")? {
-                    c.n = v;
-                }
-                if let Some(v) = p.number("seed", "an integer")? {
-                    c.seed = v;
-                }
-                if let Some(v) = p.number("scale", "a number > 0")? {
-                    c.scale = v;
-                }
-                Source::Grf(c)
-            }
-            "gmm" => {
-                let mut c = GmmConfig::default();
-                if let Some(v) = p.number("components", "a positive integer")? {
-                    c.components = v;
-                }
-                if let Some(v) = p.size()? {
-                    c.size = v;
-                }
-                if let Some(v) = p.number("n", "a positive integer")? {
-                    c.n = v;
-                }
-                if let Some(v) = p.number("seed", "an integer")? {
-                    c.seed = v;
-                }
-                if let Some(v) = p.number("spread", "a number > 0")? {
-                    c.spread = v;
-                }
-                if let Some(v) = p.number("within", "a number > 0")? {
-                    c.within = v;
-                }
-                Source::Gmm(c)
-            }
-            "shapes" => {
-                let mut c = ShapesConfig::default();
-                if let Some(v) = p.number("n", "a positive integer")? {
-                    c.n = v;
-                }
-                if let Some(v) = p.size()? {
-                    c.size = v;
-                }
-                if let Some(v) = p.number("seed", "an integer")? {
-                    c.seed = v;
-                }
-                Source::Shapes(c)
-            }
-            other => {
-                return Err(spec_err(format!(
-                    "unknown kind `{other}` (kinds: mnist, fashion-mnist, cifar10, folder, npy, npz, grf, gmm, shapes)"
-                )));
-            }
-        };
-        if p.positional.is_some()
-            && matches!(source, Source::Grf(_) | Source::Gmm(_) | Source::Shapes(_))
-        {
-            return Err(p.err(format!("`{}` takes only key=value parameters", p.kind)));
-        }
-        p.finish()?;
+        let source = source(&mut reader).map_err(DatasetError::Spec)?;
+        reader.finish().map_err(DatasetError::Spec)?;
         Ok(DataSpec {
             source,
             split,
-            text: text.to_string(),
+            text: text.input().to_string(),
         })
     }
 }

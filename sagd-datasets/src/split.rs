@@ -38,10 +38,12 @@ impl FromStr for Split {
         match s.trim().to_ascii_lowercase().as_str() {
             "train" => Ok(Split::Train),
             "test" => Ok(Split::Test),
-            _ => Err(DatasetError::Spec {
-                input: s.to_string(),
-                reason: "expected a split `train` or `test`".to_string(),
-            }),
+            _ => Err(DatasetError::Spec(sagd_core::SpecError::invalid(
+                s,
+                "split",
+                s,
+                "train or test",
+            ))),
         }
     }
 }

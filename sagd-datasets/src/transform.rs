@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sagd_core::spec::{SpecError, SpecReader, SpecText};
 use sagd_core::{Normalization, RadiusConvention, SpectralCovariance};
 
 use crate::dataset::{Dataset, Pixels};
@@ -82,7 +83,7 @@ impl Transform {
         let Transform::Corrupt { a, b, energy, .. } = *self else {
             return Ok(None);
         };
-        let spectrum = check_band(a, b)?;
+        let spectrum = check_band(&self.to_string(), a, b).map_err(DatasetError::Transform)?;
         let normalization = if energy {
             Normalization::Energy
         } else {
@@ -233,12 +234,12 @@ impl Transform {
     }
 }
 
-/// The band `[a, b]` (unit convention), validated.
-fn check_band(a: f64, b: f64) -> Result<(f64, f64), DatasetError> {
+/// The band `[a, b]` (unit convention) of the transform written `input`, validated.
+fn check_band(input: &str, a: f64, b: f64) -> Result<(f64, f64), SpecError> {
     for (name, v) in [("a", a), ("b", b)] {
         if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-            return Err(DatasetError::param(
-                "corrupt",
+            return Err(SpecError::invalid(
+                input,
                 name,
                 v,
                 "a radius in [0, 1] (unit convention)",
@@ -246,11 +247,11 @@ fn check_band(a: f64, b: f64) -> Result<(f64, f64), DatasetError> {
         }
     }
     if a > b {
-        return Err(DatasetError::param(
-            "corrupt",
+        return Err(SpecError::invalid(
+            input,
             "a",
             a,
-            &format!("a value <= b = {b}"),
+            format!("a value <= b = {b}"),
         ));
     }
     Ok((a, b))
@@ -299,140 +300,112 @@ fn bilinear(src: &[f32], h: usize, w: usize, dst: &mut [f32], oh: usize, ow: usi
     }
 }
 
-fn parse_hw(text: &str, what: &str) -> Result<(usize, usize), DatasetError> {
-    let err = || DatasetError::param(what, "size", text, "HxW, e.g. 32x32");
-    let (h, w) = text.split_once(['x', 'X']).ok_or_else(err)?;
-    let (h, w) = (
-        h.trim().parse().map_err(|_| err())?,
-        w.trim().parse().map_err(|_| err())?,
-    );
-    if h == 0 || w == 0 {
-        return Err(err());
+/// The transforms there are.
+const TRANSFORMS: [&str; 7] = [
+    "pad", "crop", "resize", "scale", "hflip", "channels", "corrupt",
+];
+
+/// `HxW` with positive sides, the argument of `crop` and `resize`.
+fn size_argument(r: &mut SpecReader<'_>) -> Result<(usize, usize), SpecError> {
+    let name = r.spec().name();
+    let text = r.required_argument(&format!("a size, e.g. {name}:32x32"))?;
+    let side = |t: &str| t.trim().parse::<usize>().ok().filter(|n| *n > 0);
+    text.split_once(['x', 'X'])
+        .and_then(|(h, w)| Some((side(h)?, side(w)?)))
+        .ok_or_else(|| r.spec().invalid("size", text, "HxW, e.g. 32x32"))
+}
+
+/// `corrupt:a=…,b=…[,gamma=…][,energy=…]`.
+fn corrupt(r: &mut SpecReader<'_>) -> Result<Transform, SpecError> {
+    let spec = r.spec();
+    let missing = |key: &str| {
+        spec.syntax_error(format!(
+            "`corrupt` needs `{key}`: a band, e.g. corrupt:a=0.1,b=0.2,gamma=1"
+        ))
+    };
+    let a = r.number("a", "a number")?.ok_or_else(|| missing("a"))?;
+    let b = r.number("b", "a number")?.ok_or_else(|| missing("b"))?;
+    let gamma = r.number("gamma", "a number")?.unwrap_or(1.0);
+    let energy = r.parse("energy", "true or false")?.unwrap_or(false);
+    check_band(spec.input(), a, b)?;
+    if gamma < 0.0 {
+        return Err(spec.invalid("gamma", gamma, "a number >= 0"));
     }
-    Ok((h, w))
+    Ok(Transform::Corrupt {
+        a,
+        b,
+        gamma,
+        energy,
+    })
+}
+
+/// The transform a spec names, its argument and keys read from `r`.
+fn transform(r: &mut SpecReader<'_>) -> Result<Transform, SpecError> {
+    let spec = r.spec();
+    Ok(match spec.name() {
+        "pad" => {
+            let v = r.required_argument("a pixel count, e.g. pad:2")?;
+            Transform::Pad {
+                pixels: v
+                    .parse()
+                    .map_err(|_| spec.invalid("pixels", v, "a non-negative integer"))?,
+            }
+        }
+        "crop" => {
+            let (height, width) = size_argument(r)?;
+            Transform::CenterCrop { height, width }
+        }
+        "resize" => {
+            let (height, width) = size_argument(r)?;
+            Transform::Resize { height, width }
+        }
+        "scale" => Transform::Scale,
+        "hflip" => {
+            let p = match r.argument() {
+                None => 0.5,
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| (0.0..=1.0).contains(p))
+                    .ok_or_else(|| spec.invalid("p", v, "a probability in [0, 1]"))?,
+            };
+            Transform::HFlip { p }
+        }
+        "channels" => {
+            let v = r.required_argument("a channel count, e.g. channels:3")?;
+            let to = v.parse().ok().filter(|c| *c == 1 || *c == 3);
+            Transform::Channels {
+                to: to.ok_or_else(|| spec.invalid("to", v, "1 or 3"))?,
+            }
+        }
+        "corrupt" => corrupt(r)?,
+        other => {
+            return Err(SpecError::unknown_name(
+                spec.input(),
+                "transform",
+                other,
+                &TRANSFORMS,
+            ));
+        }
+    })
 }
 
 impl FromStr for Transform {
     type Err = DatasetError;
+
+    /// Parses one transform (`pad:2`, `corrupt:a=0.1,b=0.2`), in the syntax of
+    /// [`sagd_core::spec`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let (name, arg) = match s.split_once(':') {
-            Some((n, a)) => (n.trim(), Some(a.trim())),
-            None => (s, None),
+        let spec = SpecText::parse(s).map_err(DatasetError::Transform)?;
+        let keys: &[&str] = if spec.name() == "corrupt" {
+            &["a", "b", "gamma", "energy"]
+        } else {
+            &[]
         };
-        let need = |what: &str| {
-            arg.ok_or_else(|| DatasetError::Spec {
-                input: s.to_string(),
-                reason: format!("`{name}` needs {what}"),
-            })
-        };
-        let number = |text: &str, param: &str, expected: &str| -> Result<f64, DatasetError> {
-            text.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| DatasetError::param(name, param, text, expected))
-        };
-        Ok(match name {
-            "pad" => {
-                let v = need("a pixel count, e.g. pad:2")?;
-                Transform::Pad {
-                    pixels: v.parse().map_err(|_| {
-                        DatasetError::param("pad", "pixels", v, "a non-negative integer")
-                    })?,
-                }
-            }
-            "crop" => {
-                let (height, width) = parse_hw(need("a size, e.g. crop:28x28")?, "crop")?;
-                Transform::CenterCrop { height, width }
-            }
-            "resize" => {
-                let (height, width) = parse_hw(need("a size, e.g. resize:32x32")?, "resize")?;
-                Transform::Resize { height, width }
-            }
-            "scale" => Transform::Scale,
-            "hflip" => {
-                let p = match arg {
-                    Some(v) => number(v, "p", "a probability in [0, 1]")?,
-                    None => 0.5,
-                };
-                if !(0.0..=1.0).contains(&p) {
-                    return Err(DatasetError::param(
-                        "hflip",
-                        "p",
-                        p,
-                        "a probability in [0, 1]",
-                    ));
-                }
-                Transform::HFlip { p }
-            }
-            "channels" => {
-                let v = need("a channel count, e.g. channels:3")?;
-                let to = v
-                    .parse()
-                    .ok()
-                    .filter(|c| *c == 1 || *c == 3)
-                    .ok_or_else(|| DatasetError::param("channels", "to", v, "1 or 3"))?;
-                Transform::Channels { to }
-            }
-            "corrupt" => {
-                let (mut a, mut b, mut gamma, mut energy) = (None, None, 1.0, false);
-                for part in need("a band, e.g. corrupt:a=0.1,b=0.2,gamma=1")?.split(',') {
-                    let (k, v) = part.split_once('=').ok_or_else(|| DatasetError::Spec {
-                        input: s.to_string(),
-                        reason: format!("`{part}` is not key=value"),
-                    })?;
-                    match k.trim() {
-                        "a" => a = Some(number(v.trim(), "a", "a number")?),
-                        "b" => b = Some(number(v.trim(), "b", "a number")?),
-                        "gamma" => gamma = number(v.trim(), "gamma", "a number")?,
-                        "energy" => {
-                            energy = v.trim().parse().map_err(|_| {
-                                DatasetError::param("corrupt", "energy", v, "true or false")
-                            })?
-                        }
-                        other => {
-                            return Err(DatasetError::Spec {
-                                input: s.to_string(),
-                                reason: format!(
-                                    "unknown key `{other}` (known: a, b, gamma, energy)"
-                                ),
-                            });
-                        }
-                    }
-                }
-                let missing = |k: &str| DatasetError::Spec {
-                    input: s.to_string(),
-                    reason: format!("missing `{k}`"),
-                };
-                let (a, b) = (
-                    a.ok_or_else(|| missing("a"))?,
-                    b.ok_or_else(|| missing("b"))?,
-                );
-                check_band(a, b)?;
-                if gamma < 0.0 {
-                    return Err(DatasetError::param(
-                        "corrupt",
-                        "gamma",
-                        gamma,
-                        "a number >= 0",
-                    ));
-                }
-                Transform::Corrupt {
-                    a,
-                    b,
-                    gamma,
-                    energy,
-                }
-            }
-            other => {
-                return Err(DatasetError::Spec {
-                    input: s.to_string(),
-                    reason: format!(
-                        "unknown transform `{other}` (known: pad, crop, resize, scale, hflip, channels, corrupt)"
-                    ),
-                });
-            }
-        })
+        let mut reader = spec.reader(keys);
+        let transform = transform(&mut reader).map_err(DatasetError::Transform)?;
+        reader.finish().map_err(DatasetError::Transform)?;
+        Ok(transform)
     }
 }
 

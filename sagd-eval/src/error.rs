@@ -5,9 +5,6 @@ use std::path::PathBuf;
 use sagd_core::CoreError;
 use sagd_datasets::DatasetError;
 use sagd_datasets::npy::NpyError;
-use sagd_models::ModelError;
-use sagd_plot::PlotError;
-use sagd_samplers::SamplerError;
 use thiserror::Error;
 
 /// What can go wrong while evaluating samples.
@@ -64,64 +61,25 @@ pub enum EvalError {
     /// Writing an array failed.
     #[error(transparent)]
     Write(#[from] NpyError),
-    /// A [theory](crate::theory) or [evaluation](crate::run) run's request is invalid: the
-    /// message names the request's field by the `sagd` flag that sets it (`--levels` for
-    /// `levels`).
+    /// No FID Inception weights were found; the message says where to get them.
     #[error("{0}")]
-    Request(String),
-    /// An output folder or file could not be created or written.
-    #[error("cannot {action} {}", path.display())]
-    Output {
-        /// `create` (a folder) or `write` (a file).
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Serialising a summary failed.
-    #[error("cannot serialise the summary: {0}")]
-    Json(serde_json::Error),
-    /// Drawing a figure failed.
-    #[error(transparent)]
-    Plot(#[from] PlotError),
-    /// Building, training or reading a model failed.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// Sampling failed.
-    #[error(transparent)]
-    Sampler(#[from] SamplerError),
+    NoWeights(String),
     /// From sagd-core.
     #[error(transparent)]
     Core(#[from] CoreError),
-    /// An error reading or writing what a request's field names (`--samples X`,
-    /// `--inception`): the field, then the cause.
-    #[error("{arg}")]
-    About {
-        /// The field as its flag, with the value where useful.
-        arg: String,
-        /// The cause.
-        #[source]
-        source: Box<EvalError>,
-    },
-    /// A stage's output lacks what the [demo](crate::demo)'s report needs.
-    #[error("{0}")]
-    Report(String),
-    /// A [`sagd theory emergence`](crate::emergence) run's request or run directory is wrong.
-    #[error(transparent)]
-    Emergence(#[from] crate::emergence::EmergenceError),
-    /// Training produced a non-finite loss or gradient.
-    #[error("training diverged: the {what} is {value}")]
-    Diverged {
-        /// `loss` or `gradient norm`.
-        what: String,
-        /// The value.
-        value: f64,
-    },
 }
 
 impl EvalError {
+    /// True for errors in what the user gave (images that cannot be compared, a spec or
+    /// transform, no weights), which the CLI reports with exit code 2.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::Input { .. } | Self::NoWeights(_) => true,
+            Self::Dataset(e) => e.is_usage(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn input(what: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Input {
             what: what.into(),

@@ -1,4 +1,4 @@
-//! Evaluation of samples, the way the field measures them and in frequency, the way SAGD
+//! The metrics of samples, the way the field measures them and in frequency, the way SAGD
 //! needs (DESIGN.md §1, Evaluation):
 //!
 //! - [`inception`]: the FID Inception-v3 in burn, exactly as pytorch-fid computes its pool3
@@ -9,21 +9,11 @@
 //! - [`fid`](mod@fid), [`kid`](mod@kid), [`precision_recall`](mod@precision_recall): the metrics on
 //!   features;
 //! - [`spectral`]: radial power spectra, band energies and mode variances of images;
-//! - [`experiment`]: experiment files (arms, seeds, sampling and evaluation), the plan of
-//!   `sagd experiment`'s stages and its tables and figures;
-//! - [`demo`]: the plan and the report of `sagd demo` (figures, verdict, `summary.json`,
-//!   `report.md`) from its stages' outputs;
-//! - [`spectra`]: a noise spectrum on a grid (power table, rank, radial profile, figure), the
-//!   work of `sagd spectra show`;
-//! - [`evaluate`](mod@evaluate): all of it from two image sets; [`run`]: the whole of
-//!   `sagd eval` (inputs as the CLI names them, checks, weights lookup, `metrics.json`,
-//!   `spectra.png`);
-//! - [`theory`]: the analytic theory of spectral bias on a dataset (`sagd theory predict`) and
-//!   its check against trained linear, circulant and MLP denoisers (`sagd theory validate`):
-//!   here because it compares generated with predicted statistics, and trains
-//!   (`sagd-models`) and samples (`sagd-samplers`) to do so, which `sagd-core` may not;
-//! - [`emergence`]: per-mode learning curves of a trained run from samples at its checkpoints,
-//!   learning steps and their exponent (`sagd theory emergence`).
+//! - [`evaluate`](mod@evaluate): all of it from two image sets; [`sources`]: images and
+//!   references as files, folders, dataset specs or statistics.
+//!
+//! The whole of `sagd eval` (inputs as the CLI names them, `metrics.json`, `spectra.png`) is
+//! `sagd-runs`' `eval` module.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -50,11 +40,8 @@
 
 #![warn(missing_docs)]
 
-pub mod demo;
-pub mod emergence;
 pub mod error;
 pub mod evaluate;
-pub mod experiment;
 pub mod feature_cache;
 pub mod features;
 pub mod fid;
@@ -62,11 +49,8 @@ mod gram;
 pub mod inception;
 pub mod kid;
 pub mod precision_recall;
-pub mod run;
 pub mod sources;
-pub mod spectra;
 pub mod spectral;
-pub mod theory;
 pub mod weights;
 
 pub use error::EvalError;

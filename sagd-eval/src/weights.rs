@@ -290,7 +290,7 @@ pub const WEIGHTS_URL: &str = "https://github.com/mseitzer/pytorch-fid/releases/
 /// there. Only the last is checked for existence: a path given is loaded (and refused) as is.
 ///
 /// # Errors
-/// [`EvalError::Request`] when none is found, saying where to get them (the message names
+/// [`EvalError::NoWeights`] when none is found, saying where to get them (the message names
 /// `sagd eval`'s `--inception` and `--metrics spectral`).
 ///
 /// ```
@@ -311,7 +311,7 @@ pub fn find_weights(explicit: Option<&Path>) -> Result<PathBuf, EvalError> {
             return Ok(path);
         }
     }
-    Err(EvalError::Request(format!(
+    Err(EvalError::NoWeights(format!(
         "no FID Inception weights: pass --inception FILE or set SAGD_INCEPTION to {WEIGHTS_FILE} \
          ($SAGD_MODELS_DIR/fid-inception/) or pytorch-fid's weights ({WEIGHTS_URL}); \
          or use --metrics spectral"

@@ -13,8 +13,9 @@
 //!
 //! The header's `__metadata__` (string → string) holds `format` = `sagd-checkpoint`,
 //! `format_version` = `2`, `step`, `optimizer_step`, `seed`, `image_shape` (`[C, H, W]`, JSON),
-//! `config` (the resolved run config, TOML), `last_loss` and `log_window` (JSON, exact), and
-//! `checksum` = `fnv1a64:<16 hex digits>`: FNV-1a of the whole file, read with these 16 digits
+//! `config` (the resolved run config, TOML), `last_loss` and `log_window` (JSON, exact),
+//! `output_range` (how samples map back to the data's range: `eight-bit`, `scaled` or `data`;
+//! absent in checkpoints written before it was recorded) and `checksum` = `fnv1a64:<16 hex digits>`: FNV-1a of the whole file, read with these 16 digits
 //! as `0`s, so that a change anywhere (metadata, tensor table, tensor bytes) is caught. Files are written to a temporary name, synced and renamed into place, so a kill never
 //! leaves a torn checkpoint. A file that is not safetensors, is truncated or extended, whose
 //! checksum does not match, that lacks sagd's metadata, or whose tensors do not fit the model
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::params::ParamInfo;
+use crate::range::OutputRange;
 
 /// The `format` metadata value that marks a sagd checkpoint.
 pub const FORMAT: &str = "sagd-checkpoint";
@@ -123,6 +125,10 @@ pub struct Header {
     /// resumed run writes the rows an uninterrupted run writes.
     #[serde(default)]
     pub log_window: LogWindow,
+    /// How the model's outputs map back to its data's range (`None` in checkpoints written
+    /// before it was recorded: [`OutputRange::from_config`] works it out from the config).
+    #[serde(default)]
+    pub output_range: Option<OutputRange>,
 }
 
 /// Losses accumulated towards the next `log.csv` row: their sum and how many steps it holds.
@@ -300,7 +306,13 @@ impl Checkpoint {
                 "log_window".to_string(),
                 json("log_window", serde_json::to_string(&h.log_window))?,
             ),
-        ]))
+        ])
+        .into_iter()
+        .chain(
+            h.output_range
+                .map(|r| ("output_range".to_string(), r.name().to_string())),
+        )
+        .collect())
     }
 
     /// The safetensors bytes of this checkpoint.
@@ -456,6 +468,11 @@ impl Checkpoint {
         })?;
         let log_window: LogWindow = serde_json::from_value(json("log_window")?)
             .map_err(|e| bad(format!("metadata `log_window`: {e}")))?;
+        let output_range = metadata
+            .get("output_range")
+            .map(|v| v.parse::<OutputRange>())
+            .transpose()
+            .map_err(|e| bad(format!("metadata `output_range` = {e}")))?;
 
         let mut tensors = Vec::with_capacity(st.len());
         let mut values = Vec::with_capacity(st.len());
@@ -499,6 +516,7 @@ impl Checkpoint {
                 tensors,
                 last_loss,
                 log_window,
+                output_range,
             },
             values,
         })
@@ -787,6 +805,7 @@ mod tests {
                     loss_sum: 1.0 / 3.0,
                     steps: 2,
                 },
+                output_range: Some(OutputRange::Scaled),
                 tensors,
             },
             values,

@@ -8,7 +8,7 @@
 //! checkpoint_at = [1, 2, 5, 10, 20, 50, 100, 200, 500]   # extra checkpoint steps
 //! log_every = 50
 //! keep_checkpoints = 3
-//! device = "cpu"                      # cpu | cuda | wgpu
+//! device = "cpu"                      # cpu | cuda | wgpu | ndarray | libtorch
 //! devices = ["cpu", "cpu"]            # data-parallel replicas (optional; see `devices`)
 //! parameterization = "coloured-eps"   # coloured-eps | whitened-eps | x0 | v | score
 //! allow_low_terminal_noise = false
@@ -51,7 +51,8 @@
 
 use std::path::Path;
 
-use sagd_core::{Normalization, Parameterization, Schedule};
+use sagd_core::device::{DeviceSpec, check_replicas};
+use sagd_core::{Normalization, Parameterization, Schedule, SpectrumSpec};
 use sagd_datasets::spec::DataConfig;
 use serde::{Deserialize, Serialize};
 
@@ -74,20 +75,27 @@ fn default_log_every() -> u64 {
 fn default_keep() -> usize {
     3
 }
-fn default_device() -> String {
-    "cpu".to_string()
+fn default_spectrum() -> SpectrumSpec {
+    // Only a program that links no spectra at all (no `sagd_ops::link()`) gets here without
+    // `isotropic`: a mistake in the program, not in a config.
+    SpectrumSpec::isotropic().unwrap_or_else(|e| {
+        panic!("the built-in spectra are not linked ({e}): call sagd_ops::link()")
+    })
 }
-fn default_spectrum() -> String {
-    "isotropic".to_string()
+
+/// The `devices` list, each entry a [`DeviceSpec`]; errors name the whole list and the entry.
+fn device_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<DeviceSpec>, D::Error> {
+    let entries = Vec::<String>::deserialize(d)?;
+    sagd_core::device::parse_device_list(&entries).map_err(serde::de::Error::custom)
 }
 
 /// The `[noise]` table: the forward process's spectrum and its normalization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoiseConfig {
-    /// A spectrum string: `NAME`, `NAME:k=v,…` or `@file.toml`.
+    /// The spectrum: `NAME`, `NAME:k=v,…` or `@file.toml`, parsed when the config is read.
     #[serde(default = "default_spectrum")]
-    pub spectrum: String,
+    pub spectrum: SpectrumSpec,
     /// How the spectrum is scaled.
     #[serde(default)]
     pub normalization: Normalization,
@@ -124,10 +132,10 @@ impl NoiseDraw {
         }
     }
 
-    /// True when a run on `device` (a config device name) draws on the device.
-    pub fn on_device(self, device: &str) -> bool {
+    /// True when a run on `device` draws on the device.
+    pub fn on_device(self, device: DeviceSpec) -> bool {
         match self {
-            NoiseDraw::Auto => device != "cpu",
+            NoiseDraw::Auto => !device.is_cpu(),
             NoiseDraw::Host => false,
             NoiseDraw::Device => true,
         }
@@ -135,6 +143,11 @@ impl NoiseDraw {
 }
 
 impl Default for NoiseConfig {
+    /// Isotropic noise with energy normalization, drawn where `auto` says.
+    ///
+    /// # Panics
+    /// When no spectrum named `isotropic` is registered: the program did not link the built-in
+    /// spectra (`sagd_ops::link()`).
     fn default() -> Self {
         Self {
             spectrum: default_spectrum(),
@@ -175,9 +188,9 @@ pub struct RunConfig {
     /// Keep this many newest checkpoints (at least 1).
     #[serde(default = "default_keep")]
     pub keep_checkpoints: usize,
-    /// `cpu`, `cuda` (with the `cuda` feature) or `wgpu`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    /// The device kind: `cpu`, `cuda` (with the `cuda` feature), … (see [`DeviceSpec`]).
+    #[serde(default)]
+    pub device: DeviceSpec,
     /// Data-parallel replicas, one per entry, all of the kind `device` names: `cuda:N` (or
     /// `cuda`, device 0) for GPUs, each listed once; `cpu` repeated for CPU replicas, which
     /// share the one CPU device (burn's flex backend has a single device). Each replica
@@ -185,9 +198,14 @@ pub struct RunConfig {
     /// divide `batch`; the shares' gradients are averaged before clipping and the optimizer
     /// step. The trajectory is that of one device with the whole batch (to float rounding),
     /// so this key may change on resume. Empty (the default, left out of the written
-    /// config): one replica on `device`. See [`crate::parallel`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<String>,
+    /// config): one replica on `device`. See [`crate::parallel`] and
+    /// [`sagd_core::device::check_replicas`].
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "device_list"
+    )]
+    pub devices: Vec<DeviceSpec>,
     /// What the network predicts; the loss is ℓ2 on it.
     #[serde(default)]
     pub parameterization: Parameterization,
@@ -272,23 +290,9 @@ impl RunConfig {
                 format!("every entry in 1..={} (the run's `steps`)", self.steps),
             ));
         }
-        if !["cpu", "cuda", "wgpu"].contains(&self.device.as_str()) {
-            return Err(ModelError::config(
-                "device",
-                &self.device,
-                "one of cpu, cuda, wgpu",
-            ));
-        }
-        crate::parallel::check_devices(&self.device, &self.devices, self.batch)?;
+        check_replicas(self.device, &self.devices, self.batch)?;
         self.schedule.validate().map_err(|e| {
             ModelError::config("schedule", format!("{:?}", self.schedule), e.to_string())
-        })?;
-        sagd_core::parse_spectrum(&self.noise.spectrum).map_err(|e| {
-            ModelError::config(
-                "noise.spectrum",
-                &self.noise.spectrum,
-                format!("a valid spectrum ({e})"),
-            )
         })?;
         self.optimizer.validate()?;
         self.ema.validate()?;
@@ -337,16 +341,14 @@ impl RunConfig {
         &self,
         shape: [usize; 3],
     ) -> Result<sagd_core::SpectralCovariance, ModelError> {
-        let invalid = |e: &dyn std::fmt::Display| {
+        let spectrum = self.noise.spectrum.spectrum();
+        sagd_core::SpectralCovariance::new(spectrum, shape, self.noise.normalization).map_err(|e| {
             ModelError::config(
                 "noise.spectrum",
                 &self.noise.spectrum,
-                format!("a valid spectrum ({e})"),
+                format!("a spectrum that can be evaluated on {shape:?} images ({e})"),
             )
-        };
-        let spectrum = sagd_core::parse_spectrum(&self.noise.spectrum).map_err(|e| invalid(&e))?;
-        sagd_core::SpectralCovariance::new(spectrum.as_ref(), shape, self.noise.normalization)
-            .map_err(|e| invalid(&e))
+        })
     }
 
     /// The first key (other than [`RESUMABLE_KEYS`]) where `self` and `other` differ.
@@ -497,10 +499,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("optimizer.lr"), "{e}");
+        // The spectrum is parsed when the config is read: the error names its line.
         let e = parse("[data]\nspec = \"shapes\"\n[noise]\nspectrum = \"pink-elephant\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("noise.spectrum"), "{e}");
+        assert!(
+            e.contains("line 4")
+                && e.contains("spectrum = \"pink-elephant\"")
+                && e.contains("unknown spectrum"),
+            "{e}"
+        );
+        let e = parse("device = \"tpu\"\n[data]\nspec = \"shapes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("`device` = tpu"), "{e}");
         let e = parse("steps = 5\n").unwrap_err().to_string();
         assert!(e.contains("data"), "{e}");
         // Parser errors are one line with the position.

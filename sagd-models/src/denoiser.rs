@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use sagd_core::{
-    DynShape, ImageShape, Images, NoiseLevel, Parameterization, Parameterized, Schedule,
-    ScoreParameterization, SpectralCovariance,
+    DynShape, ImageShape, Images, NoiseLevel, NoiseOperator, Parameterization, Parameterized,
+    Schedule, ScoreParameterization, SpectralCovariance, SpectralNoise,
 };
 
+use crate::checkpoint::{Checkpoint, Group};
 use crate::config::RunConfig;
 use crate::error::ModelError;
 use crate::nets::{Conditioning, Net};
+use crate::params;
+use crate::range::OutputRange;
 
 /// A denoiser for images of shape `S`: predicts, at level `t` of its schedule, the quantity of
 /// its parameterization.
@@ -29,8 +32,14 @@ pub trait Denoiser<S: ImageShape> {
     /// The prediction for `x_t`, each image at its own level index `t[i]`.
     fn predict(&self, x_t: &Images<S>, t: &[usize]) -> Result<Images<S>, ModelError>;
 
-    /// The noise covariance `Σ_w` the predictions refer to.
-    fn covariance(&self) -> &SpectralCovariance;
+    /// The noise operator of the process it was trained on: its covariance `Σ_w` is what the
+    /// predictions refer to, and samplers draw their fresh noise from it. Shared, not copied.
+    fn noise(&self) -> &SpectralNoise<S>;
+
+    /// The noise covariance `Σ_w` the predictions refer to (the [`noise`](Self::noise)'s).
+    fn covariance(&self) -> &SpectralCovariance {
+        self.noise().covariance()
+    }
 
     /// The prediction converted to the coloured noise `ε̂^(w)`, the whole batch at level `t`.
     ///
@@ -52,8 +61,7 @@ pub trait Denoiser<S: ImageShape> {
             )
         })?;
         let prediction = self.predict(x_t, &vec![t; x_t.count()])?;
-        let bound =
-            Parameterized::new(self.parameterization(), Arc::new(self.covariance().clone()));
+        let bound = Parameterized::new(self.parameterization(), self.noise().covariance_arc());
         let eps = bound.to_coloured_eps(&prediction, x_t, level)?;
         if self.covariance().full_support() {
             return Ok(eps);
@@ -71,7 +79,8 @@ pub struct TrainedDenoiser<S: ImageShape> {
     shape: S,
     levels: Vec<NoiseLevel>,
     parameterization: Parameterization,
-    covariance: SpectralCovariance,
+    noise: SpectralNoise<S>,
+    output_range: OutputRange,
     /// The run's config, as stored in the checkpoint.
     pub config: RunConfig,
 }
@@ -80,14 +89,24 @@ impl<S: ImageShape> TrainedDenoiser<S> {
     /// Loads the weights (`ema` picks the EMA) of the checkpoint at `path` for images of
     /// `shape`, on `device`. A checkpoint trained on another shape is refused.
     pub fn load(path: &Path, ema: bool, shape: S, device: &Device) -> Result<Self, ModelError> {
-        let (net, config, ckpt) = crate::train::load_net(path, ema, device)?;
-        Self::from_parts(path, net, config, ckpt.header.shape, shape)
+        let (net, config, ckpt) = load_net(path, ema, device)?;
+        let range = checkpoint_range(&ckpt, &config);
+        Self::from_parts(path, net, config, ckpt.header.shape, shape, range)
     }
 
     /// Wraps a network built in code (for example one just trained in-process) with the
-    /// run config it belongs to, for images of `shape`.
+    /// run config it belongs to, for images of `shape` (its output range worked out from the
+    /// config, as for a checkpoint that does not record it).
     pub fn new(net: Net, config: RunConfig, shape: S) -> Result<Self, ModelError> {
-        Self::from_parts(Path::new("<in memory>"), net, config, shape.dims(), shape)
+        let range = OutputRange::from_config(&config);
+        Self::from_parts(
+            Path::new("<in memory>"),
+            net,
+            config,
+            shape.dims(),
+            shape,
+            range,
+        )
     }
 
     fn from_parts(
@@ -96,6 +115,7 @@ impl<S: ImageShape> TrainedDenoiser<S> {
         config: RunConfig,
         trained: [usize; 3],
         shape: S,
+        output_range: OutputRange,
     ) -> Result<Self, ModelError> {
         if trained != shape.dims() {
             return Err(ModelError::Shape {
@@ -104,15 +124,21 @@ impl<S: ImageShape> TrainedDenoiser<S> {
                 got: format!("{trained:?} (what it was trained on)"),
             });
         }
-        let covariance = config.noise_covariance(shape.dims())?;
+        let covariance = Arc::new(config.noise_covariance(shape.dims())?);
         Ok(Self {
             net,
             shape,
             levels: config.schedule.levels()?,
             parameterization: config.parameterization,
-            covariance,
+            noise: SpectralNoise::from_covariance(covariance, shape)?,
+            output_range,
             config,
         })
+    }
+
+    /// How its outputs map back to its data's range.
+    pub fn output_range(&self) -> OutputRange {
+        self.output_range
     }
 
     /// The schedule it was trained with.
@@ -129,9 +155,17 @@ impl<S: ImageShape> TrainedDenoiser<S> {
 impl TrainedDenoiser<DynShape> {
     /// Loads the checkpoint at `path` for the image shape it was trained on.
     pub fn load_any(path: &Path, ema: bool, device: &Device) -> Result<Self, ModelError> {
-        let (net, config, ckpt) = crate::train::load_net(path, ema, device)?;
+        let (net, config, ckpt) = load_net(path, ema, device)?;
         let [c, h, w] = ckpt.header.shape;
-        Self::from_parts(path, net, config, ckpt.header.shape, DynShape::new(c, h, w))
+        let range = checkpoint_range(&ckpt, &config);
+        Self::from_parts(
+            path,
+            net,
+            config,
+            ckpt.header.shape,
+            DynShape::new(c, h, w),
+            range,
+        )
     }
 }
 
@@ -145,8 +179,8 @@ impl<S: ImageShape> Denoiser<S> for TrainedDenoiser<S> {
     fn levels(&self) -> &[NoiseLevel] {
         &self.levels
     }
-    fn covariance(&self) -> &SpectralCovariance {
-        &self.covariance
+    fn noise(&self) -> &SpectralNoise<S> {
+        &self.noise
     }
     fn predict(&self, x_t: &Images<S>, t: &[usize]) -> Result<Images<S>, ModelError> {
         if t.len() != x_t.count() {
@@ -167,4 +201,39 @@ impl<S: ImageShape> Denoiser<S> for TrainedDenoiser<S> {
         let out = self.net.forward(x_t.tensor().clone(), &cond);
         Ok(Images::new(out, self.shape)?)
     }
+}
+
+/// The output range a checkpoint records, or for older checkpoints the one its config implies.
+fn checkpoint_range(ckpt: &Checkpoint, config: &RunConfig) -> OutputRange {
+    ckpt.header
+        .output_range
+        .unwrap_or_else(|| OutputRange::from_config(config))
+}
+
+/// Rebuilds a trained network from a checkpoint: the architecture from the config stored in
+/// it, the weights from its `model` (or `ema`) tensors, on `device` without autodiff.
+pub fn load_net(
+    path: &Path,
+    ema: bool,
+    device: &Device,
+) -> Result<(Net, RunConfig, Checkpoint), ModelError> {
+    let ckpt = Checkpoint::read(path)?;
+    let config = RunConfig::from_toml(&ckpt.header.config, path)?;
+    let levels = config.schedule.levels()?.len();
+    let net = Net::build(
+        &config.model,
+        ckpt.header.shape,
+        levels,
+        config.seed,
+        device,
+    )?;
+    let infos = params::param_infos(&net);
+    let group = if ema { Group::Ema } else { Group::Model };
+    let owned: Vec<Vec<f32>> = ckpt
+        .values_for(path, group, &infos)?
+        .into_iter()
+        .map(<[f32]>::to_vec)
+        .collect();
+    let net = params::replace_params(net, &params::from_host(&owned, device), false);
+    Ok((net, config, ckpt))
 }

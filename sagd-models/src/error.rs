@@ -81,14 +81,13 @@ pub enum ModelError {
     /// The pre-flight terminal-SNR check refused the spectrum.
     #[error("{0}")]
     TerminalSnr(String),
-    /// The requested device is not available in this build.
-    #[error("device `{device}` is not available: {reason}")]
-    Device {
-        /// The device name.
-        device: String,
-        /// Why.
-        reason: String,
-    },
+    /// A device that breaks the rules of device lists, or that this build or machine cannot
+    /// run.
+    #[error(transparent)]
+    Device(#[from] sagd_core::DeviceError),
+    /// Writing an output file failed.
+    #[error(transparent)]
+    Write(#[from] sagd_core::files::WriteError),
     /// An error from sagd-core.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -144,12 +143,14 @@ impl ModelError {
     /// CLI reports with exit code 2. A device this build or machine cannot run is not one
     /// (exit 1: the fix is in the build or the machine).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Config { .. }
-                | Self::Invocation { .. }
-                | Self::ConfigFile { .. }
-                | Self::TerminalSnr(_)
-        )
+            | Self::Invocation { .. }
+            | Self::ConfigFile { .. }
+            | Self::TerminalSnr(_) => true,
+            Self::Device(e) => e.is_usage(),
+            Self::Data(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }

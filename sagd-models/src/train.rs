@@ -1,52 +1,43 @@
 //! The SAGD training loop.
 //!
-//! Each step draws a batch of images, a level `t` per image (uniform over the schedule), the
-//! coloured noise `ε^(w) ~ N(0, Σ_w)` of the configured spectrum and normalization, forms
-//! `x_t = √ᾱ_t x_0 + σ_t ε^(w)`, and regresses the network's output on the parameterization's
-//! target with a mean squared error (default: the coloured noise itself, no reweighting).
-//! AdamW (or plain gradient descent) with warm-up and cosine decay, clipping of the global
-//! gradient norm, and an EMA of the weights follow.
+//! Each step draws a batch of images, a level `t` per image (uniform over the schedule) and
+//! the coloured noise `ε^(w) ~ N(0, Σ_w)` of the configured spectrum and normalization
+//! ([`batches`](crate::batches)), regresses the network's output on the parameterization's
+//! target ([`loss`](crate::loss): default the coloured noise itself, no reweighting), and takes
+//! an AdamW (or plain gradient descent) step with warm-up and cosine decay, clipping of the
+//! global gradient norm, and an EMA of the weights.
 //!
-//! Every random draw of step `s` comes from a ChaCha8 stream keyed by the run's seed and `s`,
-//! and the data order from a per-epoch permutation keyed by the seed and the epoch, so a run
-//! resumed from the checkpoint of step `s` draws exactly what the uninterrupted run would have.
-//! With `devices`, each step's batch is shared among data-parallel replicas
-//! ([`crate::parallel`]); the draws stay the same.
+//! [`train`] is three parts: opening the run (the checks of this invocation against the run
+//! directory, then the devices, the data and the state), one step, and the log rows and
+//! checkpoints that follow a step. With `devices`, each step's batch is shared among
+//! data-parallel replicas ([`crate::parallel`]); the draws stay the same.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::{Rng, RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use sagd_core::device_noise::MultiplierTable;
-use sagd_core::{DeviceNoise, NoiseLevel, Parameterization, SpectralCovariance};
-use sagd_datasets::Dataset;
-use sagd_datasets::transform::{Pipeline, Transform};
+use burn::tensor::{Device, Tensor};
+use sagd_core::device::open_replicas;
+use sagd_core::files::write_atomic;
 
+use crate::batches::BatchSource;
 use crate::checkpoint::{self, Checkpoint, Group, Header, LogWindow, TensorEntry};
 use crate::config::RunConfig;
 use crate::error::ModelError;
-use crate::nets::{Conditioning, Net};
+use crate::loss::Batch;
+use crate::nets::Net;
 use crate::optim::{Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, global_norm};
-use crate::parallel::{DataParallel, replica_devices};
+use crate::parallel::DataParallel;
 use crate::params::{self, ParamInfo};
+use crate::range::OutputRange;
+use crate::run_dir::{
+    ResumePoint, clear_temporary_checkpoints, prepare_log, refuse_existing_run, resume_point,
+};
 
-/// One training batch, ready for the network.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// The noisy images `x_t`.
-    pub x_t: Tensor<4>,
-    /// The regression target in the model's parameterization.
-    pub target: Tensor<4>,
-    /// The level of each image.
-    pub cond: Conditioning,
-}
+pub use crate::run_dir::checkpoints_dir;
 
 /// The numbers one step produced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,7 +80,7 @@ impl TrainState {
     /// One update on `batch` at learning rate `lr`. A NaN or infinite loss or gradient leaves
     /// the state untouched and returns the offending value in `Err`.
     pub fn step(&mut self, batch: &Batch, lr: f64) -> Result<StepOutput, (&'static str, f64)> {
-        let (loss, grads) = crate::parallel::batch_gradients(&self.net, batch);
+        let (loss, grads) = crate::loss::batch_gradients(&self.net, batch);
         self.apply(loss, grads, lr)
     }
 
@@ -161,6 +152,7 @@ impl TrainState {
                 tensors,
                 last_loss: None,
                 log_window: Default::default(),
+                output_range: None,
             },
             values,
         }
@@ -198,334 +190,6 @@ impl TrainState {
         let net = self.net.clone();
         self.net = params::replace_params(net, &load(&model), true);
         Ok(())
-    }
-}
-
-pub use crate::device::device_for;
-
-/// The data side of a run: the source images, the transforms, and the epoch order.
-pub struct BatchSource {
-    dataset: Dataset,
-    pipeline: Pipeline,
-    shape: [usize; 3],
-    seed: u64,
-    levels: Vec<NoiseLevel>,
-    covariance: Arc<SpectralCovariance>,
-    parameterization: Parameterization,
-    epoch: Option<(u64, Vec<usize>)>,
-    resident: Option<Resident>,
-}
-
-/// The device side of a [`BatchSource`] drawing on the device (`[noise] draw = "device"`).
-struct Resident {
-    /// Every image after the deterministic transforms, `(N, C, H, W)` on the device.
-    images: Tensor<4>,
-    /// The random transforms that follow, each with its band noise for `corrupt`.
-    random: Vec<(Transform, Option<DeviceNoise>)>,
-    /// The forward process's noise.
-    noise: DeviceNoise,
-    /// The multiplier the parameterization's target needs (`1/w` or `1/w²` on the support).
-    target_table: Option<MultiplierTable>,
-}
-
-/// The stream of step `step`'s draws.
-fn step_rng(seed: u64, step: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(step.wrapping_add(1));
-    rng
-}
-
-/// The transforms training applies to `dataset`: `pipeline`, with `scale` (to the models'
-/// range [-1, 1]) appended for 8-bit sources that lack it.
-pub fn training_pipeline(dataset: &Dataset, mut pipeline: Pipeline) -> Pipeline {
-    if dataset.is_u8() && !pipeline.scales() {
-        pipeline.transforms.push(Transform::Scale);
-    }
-    pipeline
-}
-
-impl BatchSource {
-    /// Batches from `dataset` through `pipeline` (a `scale` to [-1, 1] is appended for 8-bit
-    /// sources without one), noised at `levels` with `covariance`.
-    pub fn new(
-        dataset: Dataset,
-        pipeline: Pipeline,
-        seed: u64,
-        levels: Vec<NoiseLevel>,
-        covariance: Arc<SpectralCovariance>,
-        parameterization: Parameterization,
-    ) -> Result<Self, ModelError> {
-        if dataset.is_empty() {
-            return Err(ModelError::config(
-                "data.spec",
-                dataset.name(),
-                "a dataset with at least one image",
-            ));
-        }
-        let pipeline = training_pipeline(&dataset, pipeline);
-        let shape = pipeline.output_shape(dataset.shape())?;
-        if covariance.size() != shape {
-            return Err(ModelError::Shape {
-                context: "noise covariance against the data".to_string(),
-                expected: format!("{shape:?}"),
-                got: format!("{:?}", covariance.size()),
-            });
-        }
-        Ok(Self {
-            dataset,
-            pipeline,
-            shape,
-            seed,
-            levels,
-            covariance,
-            parameterization,
-            epoch: None,
-            resident: None,
-        })
-    }
-
-    /// Moves the source onto `device`: the images after the deterministic transforms become
-    /// one resident tensor, and every later batch is drawn there (see
-    /// [`NoiseDraw::Device`](crate::config::NoiseDraw::Device)): only the batch's indices,
-    /// flip decisions and levels are uploaded per step.
-    ///
-    /// # Errors
-    /// [`ModelError::Config`] when a deterministic transform follows a random one (`hflip`,
-    /// `corrupt`), which the device path cannot reorder.
-    pub fn on_device(mut self, device: &Device) -> Result<Self, ModelError> {
-        // The deterministic transforms run once on the host; the random ones (hflip, corrupt)
-        // run per batch on the device, so they must come last. `scale` (x ↦ 2x − 1, appended
-        // for 8-bit data) may follow them: it commutes with a flip, and moving it ahead of
-        // `corrupt` doubles the band noise's γ.
-        let mut prefix = Pipeline::default();
-        let mut random: Vec<Transform> = Vec::new();
-        for t in &self.pipeline.transforms {
-            if t.is_random() {
-                random.push(t.clone());
-            } else if random.is_empty() {
-                prefix.transforms.push(t.clone());
-            } else if *t == Transform::Scale {
-                prefix.transforms.push(Transform::Scale);
-                for r in &mut random {
-                    if let Transform::Corrupt { gamma, .. } = r {
-                        *gamma *= 2.0;
-                    }
-                }
-            } else {
-                return Err(ModelError::config(
-                    "noise.draw",
-                    "device",
-                    format!(
-                        "random transforms (hflip, corrupt) after all others but scale, while \
-                         `{t}` follows `{}`; reorder data.transforms or use draw = \"host\"",
-                        random[0]
-                    ),
-                ));
-            }
-        }
-        let prepared = prefix.apply_to(&self.dataset, self.dataset.len(), self.seed)?;
-        let [c, h, w] = prepared.shape();
-        let images = Tensor::from_data(
-            TensorData::new(prepared.to_f32(), [prepared.len(), c, h, w]),
-            device,
-        );
-        let random = random
-            .into_iter()
-            .map(|t| {
-                let band = match t.band_noise(self.shape)? {
-                    Some(cov) => Some(DeviceNoise::new(Arc::new(cov), device)?),
-                    None => None,
-                };
-                Ok((t, band))
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
-        let noise = DeviceNoise::new(self.covariance.clone(), device)?;
-        let target_table = match self.parameterization {
-            Parameterization::WhitenedEps => {
-                Some(noise.multiplier(|w| if w > 0.0 { 1.0 / w } else { 0.0 })?)
-            }
-            Parameterization::Score => {
-                Some(noise.multiplier(|w| if w > 0.0 { 1.0 / (w * w) } else { 0.0 })?)
-            }
-            _ => None,
-        };
-        self.resident = Some(Resident {
-            images,
-            random,
-            noise,
-            target_table,
-        });
-        Ok(self)
-    }
-
-    /// True when batches are drawn on the device.
-    pub fn is_on_device(&self) -> bool {
-        self.resident.is_some()
-    }
-
-    /// The image shape after the transforms.
-    pub fn shape(&self) -> [usize; 3] {
-        self.shape
-    }
-
-    /// Up to `count` transformed images (for statistics such as the terminal-SNR check).
-    pub fn preview(&self, count: usize) -> Result<Dataset, ModelError> {
-        Ok(self.pipeline.apply_to(&self.dataset, count, self.seed)?)
-    }
-
-    fn indices(&mut self, step: u64, batch: usize) -> Vec<usize> {
-        let n = self.dataset.len() as u64;
-        (0..batch as u64)
-            .map(|j| {
-                let global = step * batch as u64 + j;
-                let (epoch, pos) = (global / n, (global % n) as usize);
-                if self.epoch.as_ref().map(|(e, _)| *e) != Some(epoch) {
-                    let mut perm: Vec<usize> = (0..n as usize).collect();
-                    let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5eed_da7a);
-                    rng.set_stream(epoch);
-                    perm.shuffle(&mut rng);
-                    self.epoch = Some((epoch, perm));
-                }
-                self.epoch.as_ref().map_or(pos, |(_, perm)| perm[pos])
-            })
-            .collect()
-    }
-
-    /// The batch of step `step`: images, levels and noise from the step's own stream (on the
-    /// device after [`on_device`](Self::on_device), where `device` must be the one given there).
-    pub fn batch(&mut self, step: u64, batch: usize, device: &Device) -> Result<Batch, ModelError> {
-        let indices = self.indices(step, batch);
-        let mut rng = step_rng(self.seed, step);
-        if self.resident.is_some() {
-            return self.device_batch(indices, &mut rng, device);
-        }
-        let mut raw = Vec::new();
-        self.dataset.gather(&indices, &mut raw);
-        let (x0, _) = self.pipeline.apply(raw, self.dataset.shape(), &mut rng)?;
-        let index: Vec<usize> = (0..batch)
-            .map(|_| rng.random_range(0..self.levels.len()))
-            .collect();
-        let eps: Vec<f32> = self.covariance.sample::<f32>(batch, &mut rng);
-        let dim: usize = self.shape.iter().product();
-        let mut x_t = vec![0.0f32; batch * dim];
-        let mut target = vec![0.0f32; batch * dim];
-        for (b, &t) in index.iter().enumerate() {
-            let level = self.levels[t];
-            let (a, s) = (level.scale() as f32, level.sigma as f32);
-            let range = b * dim..(b + 1) * dim;
-            for i in range.clone() {
-                x_t[i] = a * x0[i] + s * eps[i];
-            }
-            let t = &mut target[range.clone()];
-            match self.parameterization {
-                Parameterization::ColouredEps => t.copy_from_slice(&eps[range.clone()]),
-                Parameterization::X0 => t.copy_from_slice(&x0[range.clone()]),
-                Parameterization::V => {
-                    for (k, i) in range.clone().enumerate() {
-                        t[k] = a * eps[i] - s * x0[i];
-                    }
-                }
-                Parameterization::WhitenedEps | Parameterization::Score => {
-                    let converted = self.parameterization.from_coloured_eps(
-                        &eps[range.clone()],
-                        &x_t[range.clone()],
-                        level,
-                        &self.covariance,
-                    )?;
-                    t.copy_from_slice(&converted);
-                }
-            }
-        }
-        let [c, h, w] = self.shape;
-        let tensor = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [batch, c, h, w]), device);
-        Ok(Batch {
-            x_t: tensor(x_t),
-            target: tensor(target),
-            cond: Conditioning::new(index, self.levels.len()),
-        })
-    }
-}
-
-impl BatchSource {
-    /// The device path of [`batch`](Self::batch): the same recipe as the host path, every
-    /// image-sized tensor made on the device. The step's stream draws the flip decisions, the
-    /// levels and the seeds of the device generator, in that order.
-    fn device_batch(
-        &self,
-        indices: Vec<usize>,
-        rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Result<Batch, ModelError> {
-        let Some(resident) = &self.resident else {
-            unreachable!("device_batch is called for resident sources only");
-        };
-        let batch = indices.len();
-        let per_image = |values: Vec<f32>| {
-            Tensor::<4>::from_data(TensorData::new(values, [batch, 1, 1, 1]), device)
-        };
-        let index = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [batch],
-            ),
-            device,
-        );
-        let mut x0 = resident.images.clone().select(0, index);
-        for (transform, band) in &resident.random {
-            match (transform, band) {
-                (Transform::HFlip { p }, _) => {
-                    let flip: Vec<f32> = (0..batch)
-                        .map(|_| if rng.random_bool(*p) { 1.0 } else { 0.0 })
-                        .collect();
-                    let flip = per_image(flip);
-                    let flipped = x0.clone().flip([3]);
-                    x0 = x0.clone() + (flipped - x0) * flip;
-                }
-                (Transform::Corrupt { gamma, .. }, Some(band)) => {
-                    let noise = band.sample(batch, rng.next_u64())?;
-                    x0 = x0 + noise.mul_scalar(*gamma);
-                }
-                (other, _) => unreachable!("`{other}` is not a random transform"),
-            }
-        }
-        let levels: Vec<usize> = (0..batch)
-            .map(|_| rng.random_range(0..self.levels.len()))
-            .collect();
-        let eps = resident.noise.sample(batch, rng.next_u64())?;
-        let scale = per_image(
-            levels
-                .iter()
-                .map(|&t| self.levels[t].scale() as f32)
-                .collect(),
-        );
-        let sigma = per_image(
-            levels
-                .iter()
-                .map(|&t| self.levels[t].sigma as f32)
-                .collect(),
-        );
-        let x_t = x0.clone() * scale.clone() + eps.clone() * sigma.clone();
-        let target = match self.parameterization {
-            Parameterization::ColouredEps => eps,
-            Parameterization::X0 => x0,
-            Parameterization::V => eps * scale - x0 * sigma,
-            Parameterization::WhitenedEps | Parameterization::Score => {
-                let table = resident
-                    .target_table
-                    .as_ref()
-                    .expect("target table built for whitened-eps and score");
-                let filtered = resident.noise.filter(eps, table)?;
-                match self.parameterization {
-                    Parameterization::Score => filtered.neg() / sigma,
-                    _ => filtered,
-                }
-            }
-        };
-        Ok(Batch {
-            x_t,
-            target,
-            cond: Conditioning::new(levels, self.levels.len()),
-        })
     }
 }
 
@@ -604,94 +268,75 @@ impl TrainSummary {
     }
 }
 
-/// The checkpoints directory of a run directory.
-pub fn checkpoints_dir(out: &Path) -> PathBuf {
-    out.join("checkpoints")
+/// Where this invocation starts and stops, after its checks against the run directory.
+struct Invocation {
+    /// The checkpoint a resume continues from.
+    resume: Option<ResumePoint>,
+    /// The first step to run (0, or the resume checkpoint's step).
+    start: u64,
+    /// The step this invocation stops after.
+    end: u64,
 }
 
-fn write_atomic(path: &Path, text: &str) -> Result<(), ModelError> {
-    sagd_core::files::write_atomic(path, text.as_bytes())
-        .map_err(|e| ModelError::io(&e.path, e.source))
-}
-
-const LOG_HEADER: &str = "step,loss,lr,grad_norm,images_per_sec";
-
-/// Keeps the rows of `log.csv` that an uninterrupted run has at `step`, creating the file
-/// with its header if needed: rows after `step` go (a resumed run rewrites them), and so does
-/// a row at `step` itself when `open_window` says it was written by an early stop between two
-/// `log_every` boundaries (the uninterrupted run has no row there).
-fn prepare_log(path: &Path, step: u64, open_window: bool) -> Result<(), ModelError> {
-    let mut text = format!("{LOG_HEADER}\n");
-    if let Ok(old) = fs::read_to_string(path) {
-        for line in old.lines().skip(1) {
-            let row_step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
-            if row_step.is_some_and(|s| s < step || (s == step && !open_window)) {
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-    }
-    write_atomic(path, &text)
-}
-
-/// The newest checkpoint of a run that is being resumed, and the config it was trained with.
-struct ResumePoint {
-    path: PathBuf,
-    checkpoint: Checkpoint,
-}
-
-/// Checks a resume against the run in `out` and reads its newest checkpoint; nothing is
-/// written. The run's own config is the one in its newest checkpoint (or `config.toml` when
-/// it has none yet).
-fn resume_point(
+/// Checks this invocation against the run in `out` (an existing run needs `resume`; a resume
+/// keeps the run's config; `stop_at` lies after the start and at most at `steps`), writing
+/// nothing.
+fn invocation(
     config: &RunConfig,
     out: &Path,
-    existing: &[(u64, PathBuf)],
-) -> Result<Option<ResumePoint>, ModelError> {
-    let point = match existing.last() {
-        Some((step, path)) => {
-            let checkpoint = Checkpoint::read(path)?;
-            if checkpoint.header.step != *step {
-                return Err(ModelError::checkpoint(
-                    path,
-                    format!(
-                        "is named for step {step} but records step {}",
-                        checkpoint.header.step
-                    ),
-                ));
-            }
-            let started = RunConfig::from_toml(&checkpoint.header.config, path)?;
-            // A checkpoint copied in from another run: say so, rather than blame the config.
-            let saved_config = out.join("config.toml");
-            if saved_config.exists() {
-                let run = RunConfig::from_file(&saved_config)?;
-                if let Some(c) = run.resume_conflict(&started) {
-                    return Err(ModelError::checkpoint(
-                        path,
-                        format!(
-                            "does not belong to the run in {}: it records `{}` = {} where the \
-                             run's config.toml has {}",
-                            out.display(),
-                            c.key,
-                            c.requested,
-                            c.started
-                        ),
-                    ));
-                }
-            }
-            started.check_resume(config, out)?;
-            Some(ResumePoint {
-                path: path.clone(),
-                checkpoint,
-            })
-        }
-        None => None,
+    options: &TrainOptions,
+) -> Result<Invocation, ModelError> {
+    let existing = checkpoint::list(&checkpoints_dir(out))?;
+    let resume = if options.resume {
+        resume_point(config, out, &existing)?
+    } else {
+        refuse_existing_run(out, &existing)?;
+        None
     };
-    let saved_config = out.join("config.toml");
-    if point.is_none() && saved_config.exists() {
-        RunConfig::from_file(&saved_config)?.check_resume(config, out)?;
+    let start = resume.as_ref().map_or(0, |r| r.checkpoint.header.step);
+    if resume.is_none() {
+        config.validate_schedule()?;
     }
-    Ok(point)
+    if let Some(stop) = options.stop_at {
+        check_stop(stop, start, config.steps, resume.as_ref())?;
+    }
+    Ok(Invocation {
+        end: options.stop_at.unwrap_or(config.steps),
+        resume,
+        start,
+    })
+}
+
+/// Refuses a `--stop-at` past the run's end, or at or before the step it starts from.
+fn check_stop(
+    stop: u64,
+    start: u64,
+    total: u64,
+    resume: Option<&ResumePoint>,
+) -> Result<(), ModelError> {
+    let refuse = |message: String| Err(ModelError::invocation("--stop-at", stop, message));
+    if stop > total {
+        return refuse(format!(
+            "is past the run's last step (steps = {total}): expected a step at most {total}; \
+             the run's length is the config's `steps`"
+        ));
+    }
+    if stop <= start && start >= total {
+        return refuse(format!(
+            "the run is already complete at step {start} of {total}: there is nothing to stop; \
+             start a new run to train longer"
+        ));
+    }
+    if stop <= start {
+        let at = match resume {
+            Some(r) => format!("its checkpoint {} is at step {start}", r.path.display()),
+            None => "a new run starts at step 0".to_string(),
+        };
+        return refuse(format!(
+            "expected a step after the one the run starts from ({at}), at most {total}"
+        ));
+    }
+    Ok(())
 }
 
 /// Trains the run `config` into `out`: `config.toml`, `log.csv` and `checkpoints/`.
@@ -714,321 +359,317 @@ pub fn train(
     observer: &mut dyn FnMut(&Event),
 ) -> Result<TrainSummary, ModelError> {
     config.validate()?;
-    let ckpt_dir = checkpoints_dir(out);
-    let existing = checkpoint::list(&ckpt_dir)?;
-    let resume = if options.resume {
-        resume_point(config, out, &existing)?
-    } else {
-        let held = match existing.last() {
-            Some((step, _)) => Some(format!("a run at step {step}")),
-            None => ["config.toml", "log.csv"]
-                .iter()
-                .find(|f| out.join(f).exists())
-                .map(|f| format!("a run with no checkpoint yet ({f})")),
-        };
-        if let Some(held) = held {
-            return Err(ModelError::invocation(
-                "--out",
-                out.display(),
-                format!(
-                    "already holds {held}; pass --resume to continue it or choose another \
-                     --out"
-                ),
-            ));
-        }
-        None
-    };
-    let start = resume.as_ref().map_or(0, |r| r.checkpoint.header.step);
-    let total = config.steps;
-    if resume.is_none() {
-        config.validate_schedule()?;
-    }
-    match options.stop_at {
-        Some(stop) if stop > total => {
-            return Err(ModelError::invocation(
-                "--stop-at",
-                stop,
-                format!(
-                    "is past the run's last step (steps = {total}): expected a step at most \
-                     {total}; the run's length is the config's `steps`"
-                ),
-            ));
-        }
-        Some(stop) if stop <= start && start >= total => {
-            return Err(ModelError::invocation(
-                "--stop-at",
-                stop,
-                format!(
-                    "the run is already complete at step {start} of {total}: there is \
-                     nothing to stop; start a new run to train longer"
-                ),
-            ));
-        }
-        Some(stop) if stop <= start => {
-            let at = match &resume {
-                Some(r) => format!("its checkpoint {} is at step {start}", r.path.display()),
-                None => "a new run starts at step 0".to_string(),
-            };
-            return Err(ModelError::invocation(
-                "--stop-at",
-                stop,
-                format!(
-                    "expected a step after the one the run starts from ({at}), at most {total}"
-                ),
-            ));
-        }
-        _ => {}
-    }
-    let end = options.stop_at.unwrap_or(total);
-    if let Some(r) = &resume
-        && start >= total
+    let invocation = invocation(config, out, options)?;
+    if let Some(r) = &invocation.resume
+        && invocation.start >= config.steps
     {
         // Complete already: nothing to run, nothing to write.
         return Ok(TrainSummary {
-            step: start,
-            total,
+            step: invocation.start,
+            total: config.steps,
             ran: 0,
             last_loss: r.checkpoint.header.last_loss,
             checkpoint: r.path.clone(),
         });
     }
-
-    let parallel = DataParallel::new(replica_devices(
-        &config.device,
-        &config.devices,
-        config.batch,
-    )?);
-    let device = parallel.first().clone();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if config.devices.len() > cores && config.device == "cpu" {
-        observer(&Event::Warning(format!(
-            "{} CPU replicas on {cores} cores: replicas beyond the cores only add overhead \
-             (each is a thread on the one CPU device)",
-            config.devices.len()
-        )));
-    }
-    let (dataset, pipeline) = config.data.load()?;
-    let shape = pipeline.output_shape(dataset.shape())?;
-    let covariance = Arc::new(config.noise_covariance(shape)?);
-    let levels = config.schedule.levels()?;
-    let mut source = BatchSource::new(
-        dataset,
-        pipeline,
-        config.seed,
-        levels.clone(),
-        covariance.clone(),
-        config.parameterization,
-    )?;
-    if config.noise.draw.on_device(&config.device) {
-        source = source.on_device(&device)?;
-    }
-
-    // Pre-flight: the forward process must drown the data in every mode at t = T.
-    if let Some(&terminal) = levels.last() {
-        let preview = source.preview(2048)?;
-        let signal = sagd_datasets::stats::second_moment_spectrum(&preview)?;
-        let report = sagd_core::terminal::terminal_snr(&covariance, &signal, terminal)?;
-        if report.signal_dominates() && !config.allow_low_terminal_noise {
-            return Err(ModelError::TerminalSnr(format!(
-                "terminal-SNR check failed: {}. Sampling from N(0, Σ_w) cannot recover those \
-                 modes. Use a spectrum with more power there, or set \
-                 allow_low_terminal_noise = true (--allow-low-terminal-noise) to train anyway.",
-                report.summary()
-            )));
-        }
-        if report.affected > 0 {
-            observer(&Event::Warning(format!(
-                "terminal SNR: {}",
-                report.summary()
-            )));
-        }
-    }
-
-    let net = Net::build(
-        &config.model,
-        shape,
-        levels.len(),
-        config.seed,
-        &device.clone().autodiff(),
-    )?;
-    let mut state = TrainState::new(net, config.optimizer.clone(), config.ema.decay);
-    let mut window = LogWindow::default();
-    let mut last_loss = None;
-    match &resume {
-        Some(r) => {
-            let header = &r.checkpoint.header;
-            if header.shape != shape {
-                return Err(ModelError::checkpoint(
-                    &r.path,
-                    format!(
-                        "was trained on {:?} images, the data gives {:?}",
-                        header.shape, shape
-                    ),
-                ));
-            }
-            state.load_checkpoint(&r.checkpoint, &r.path)?;
-            window = header.log_window;
-            last_loss = header.last_loss;
-        }
-        None if options.resume => observer(&Event::Warning(format!(
-            "--resume: {} holds no checkpoint yet; starting from step 0",
-            ckpt_dir.display()
-        ))),
-        None => {}
-    }
-
-    // Every check has passed: from here on the run directory is written.
-    fs::create_dir_all(&ckpt_dir).map_err(|e| ModelError::io(&ckpt_dir, e))?;
-    // A kill during a checkpoint write leaves only its temporary file: clear it away.
-    if let Ok(entries) = fs::read_dir(&ckpt_dir) {
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .ends_with(&format!(".{}.tmp", checkpoint::EXTENSION))
-            {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-    let config_text = config.to_toml();
-    write_atomic(&out.join("config.toml"), &config_text)?;
-    let log_path = out.join("log.csv");
-    prepare_log(&log_path, start, window.steps > 0)?;
-    let mut log = OpenOptions::new()
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| ModelError::io(&log_path, e))?;
-
-    observer(&Event::Started {
-        start,
-        end,
-        total,
-        params: params::param_infos(&state.net)
-            .iter()
-            .map(ParamInfo::len)
-            .sum(),
-        shape,
-        replicas: parallel.replicas(),
-    });
-
-    let mut last_checkpoint = resume.as_ref().map(|r| r.path.clone());
-    // Images and wall time since the last row, for its images_per_sec.
-    let mut timing = (Instant::now(), 0usize);
-    let save = |state: &TrainState,
-                step: u64,
-                last_loss: Option<f64>,
-                window: LogWindow|
-     -> Result<PathBuf, ModelError> {
-        let path = ckpt_dir.join(checkpoint::file_name(step));
-        let mut ckpt = state.to_checkpoint(step, config.seed, shape, config_text.clone());
-        ckpt.header.last_loss = last_loss;
-        ckpt.header.log_window = window;
-        // A checkpoint is only ever "the last good one" if every stored value is finite.
-        if let Some(bad) = ckpt.values.iter().flatten().find(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite {
-                step,
-                what: "weights",
-                value: *bad as f64,
-                last_checkpoint: checkpoint::list(&ckpt_dir)?
-                    .last()
-                    .map_or("none".to_string(), |(_, p)| p.display().to_string()),
-            });
-        }
-        ckpt.write(&path)?;
-        let all = checkpoint::list(&ckpt_dir)?;
-        for (_, old) in all.iter().rev().skip(config.keep_checkpoints) {
-            let _ = fs::remove_file(old);
-        }
-        Ok(path)
-    };
+    let (start, end) = (invocation.start, invocation.end);
+    let mut run = Run::open(config, out, invocation, options.resume, observer)?;
     for step in start..end {
-        let batch = source.batch(step, config.batch, &device)?;
-        let lr = config.optimizer.lr_at(step, total);
-        let output = parallel
-            .step(&mut state, &batch, lr)
+        run.step(step, end, observer)?;
+    }
+    run.finish(start, end)
+}
+
+/// A run being trained: its devices, batches, state, log and checkpoints.
+struct Run<'a> {
+    config: &'a RunConfig,
+    parallel: DataParallel,
+    source: BatchSource,
+    state: TrainState,
+    shape: [usize; 3],
+    output_range: OutputRange,
+    config_text: String,
+    checkpoints: PathBuf,
+    log: File,
+    log_path: PathBuf,
+    /// Losses since the last `log_every` boundary.
+    window: LogWindow,
+    last_loss: Option<f64>,
+    last_checkpoint: Option<PathBuf>,
+    /// When the current log row's window started, and the images trained since.
+    timing: (Instant, usize),
+}
+
+impl<'a> Run<'a> {
+    /// Opens the devices, the data and the state (restored from the resume checkpoint), runs
+    /// the pre-flight checks, then writes `config.toml` and prepares `log.csv`: every check
+    /// happens before the first write.
+    fn open(
+        config: &'a RunConfig,
+        out: &Path,
+        invocation: Invocation,
+        resuming: bool,
+        observer: &mut dyn FnMut(&Event),
+    ) -> Result<Self, ModelError> {
+        let parallel =
+            DataParallel::new(open_replicas(config.device, &config.devices, config.batch)?);
+        warn_about_replicas(config, observer);
+        let source = batch_source(config, parallel.first())?;
+        let shape = source.shape();
+        check_terminal_snr(config, &source, observer)?;
+        let net = Net::build(
+            &config.model,
+            shape,
+            config.schedule.levels()?.len(),
+            config.seed,
+            &parallel.first().clone().autodiff(),
+        )?;
+        let mut state = TrainState::new(net, config.optimizer.clone(), config.ema.decay);
+        let (mut window, mut last_loss) = (LogWindow::default(), None);
+        match &invocation.resume {
+            Some(r) => {
+                restore(&mut state, r, shape)?;
+                window = r.checkpoint.header.log_window;
+                last_loss = r.checkpoint.header.last_loss;
+            }
+            None if resuming => observer(&Event::Warning(format!(
+                "--resume: {} holds no checkpoint yet; starting from step 0",
+                checkpoints_dir(out).display()
+            ))),
+            None => {}
+        }
+        // Every check has passed: from here on the run directory is written.
+        let checkpoints = checkpoints_dir(out);
+        fs::create_dir_all(&checkpoints).map_err(|e| ModelError::io(&checkpoints, e))?;
+        clear_temporary_checkpoints(&checkpoints);
+        let config_text = config.to_toml();
+        write_atomic(&out.join("config.toml"), config_text.as_bytes())?;
+        let log_path = out.join("log.csv");
+        prepare_log(&log_path, invocation.start, window.steps > 0)?;
+        let log = OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| ModelError::io(&log_path, e))?;
+        observer(&Event::Started {
+            start: invocation.start,
+            end: invocation.end,
+            total: config.steps,
+            params: params::param_infos(&state.net)
+                .iter()
+                .map(ParamInfo::len)
+                .sum(),
+            shape,
+            replicas: parallel.replicas(),
+        });
+        Ok(Self {
+            config,
+            output_range: source.output_range(),
+            parallel,
+            source,
+            state,
+            shape,
+            config_text,
+            checkpoints,
+            log,
+            log_path,
+            window,
+            last_loss,
+            last_checkpoint: invocation.resume.map(|r| r.path),
+            timing: (Instant::now(), 0),
+        })
+    }
+
+    /// Step `step` (0-based) of an invocation that ends after step `end`: the update, then the
+    /// log row and checkpoint due after it.
+    fn step(
+        &mut self,
+        step: u64,
+        end: u64,
+        observer: &mut dyn FnMut(&Event),
+    ) -> Result<(), ModelError> {
+        let device = self.parallel.first().clone();
+        let batch = self.source.batch(step, self.config.batch, &device)?;
+        let lr = self.config.optimizer.lr_at(step, self.config.steps);
+        let output = self
+            .parallel
+            .step(&mut self.state, &batch, lr)
             .map_err(|(what, value)| ModelError::NonFinite {
                 step: step + 1,
                 what,
                 value,
-                last_checkpoint: last_checkpoint
-                    .as_ref()
-                    .map_or("none".to_string(), |p| p.display().to_string()),
+                last_checkpoint: shown(self.last_checkpoint.as_deref()),
             })?;
         let done = step + 1;
-        last_loss = Some(output.loss);
-        window.push(output.loss);
-        timing.1 += config.batch;
+        self.last_loss = Some(output.loss);
+        self.window.push(output.loss);
+        self.timing.1 += self.config.batch;
         observer(&Event::Step {
             step: done,
             loss: output.loss,
             lr,
             grad_norm: output.grad_norm,
         });
-        // Rows fall on `log_every` boundaries and the run's last step; an early stop between
-        // them writes a row too, which a resume replaces (its window is kept open).
-        let boundary = done % config.log_every == 0 || done == total;
-        if boundary || done == end {
-            let rate = timing.1 as f64 / timing.0.elapsed().as_secs_f64().max(1e-9);
-            writeln!(
-                log,
-                "{done},{:.6e},{lr:.6e},{:.6e},{rate:.2}",
-                window.mean(),
-                output.grad_norm
-            )
-            .and_then(|()| log.flush())
-            .map_err(|e| ModelError::io(&log_path, e))?;
-            timing = (Instant::now(), 0);
-            if boundary {
-                window = LogWindow::default();
-            }
-        }
-        if config.checkpoint_due(done, end) {
-            let path = save(&state, done, last_loss, window)?;
+        self.log_row(done, end, lr, output.grad_norm)?;
+        if self.config.checkpoint_due(done, end) {
+            let path = self.save(done)?;
             observer(&Event::Checkpoint {
                 step: done,
                 path: path.clone(),
             });
-            last_checkpoint = Some(path);
+            self.last_checkpoint = Some(path);
         }
+        Ok(())
     }
-    let checkpoint = match last_checkpoint {
-        Some(p) => p,
-        None => save(&state, start, last_loss, window)?,
-    };
-    Ok(TrainSummary {
-        step: end,
-        total,
-        ran: end - start,
-        last_loss,
-        checkpoint,
-    })
+
+    /// Appends the `log.csv` row due after step `done`: rows fall on `log_every` boundaries
+    /// and the run's last step; an early stop between them writes a row too, which a resume
+    /// replaces (its window is kept open).
+    fn log_row(&mut self, done: u64, end: u64, lr: f64, grad_norm: f64) -> Result<(), ModelError> {
+        let boundary = done % self.config.log_every == 0 || done == self.config.steps;
+        if !(boundary || done == end) {
+            return Ok(());
+        }
+        let rate = self.timing.1 as f64 / self.timing.0.elapsed().as_secs_f64().max(1e-9);
+        writeln!(
+            self.log,
+            "{done},{:.6e},{lr:.6e},{grad_norm:.6e},{rate:.2}",
+            self.window.mean()
+        )
+        .and_then(|()| self.log.flush())
+        .map_err(|e| ModelError::io(&self.log_path, e))?;
+        self.timing = (Instant::now(), 0);
+        if boundary {
+            self.window = LogWindow::default();
+        }
+        Ok(())
+    }
+
+    /// Writes the checkpoint of step `step` and prunes all but the newest `keep_checkpoints`.
+    fn save(&self, step: u64) -> Result<PathBuf, ModelError> {
+        let path = self.checkpoints.join(checkpoint::file_name(step));
+        let mut ckpt =
+            self.state
+                .to_checkpoint(step, self.config.seed, self.shape, self.config_text.clone());
+        ckpt.header.last_loss = self.last_loss;
+        ckpt.header.log_window = self.window;
+        ckpt.header.output_range = Some(self.output_range);
+        // A checkpoint is only ever "the last good one" if every stored value is finite.
+        if let Some(bad) = ckpt.values.iter().flatten().find(|v| !v.is_finite()) {
+            let newest = checkpoint::list(&self.checkpoints)?;
+            return Err(ModelError::NonFinite {
+                step,
+                what: "weights",
+                value: *bad as f64,
+                last_checkpoint: shown(newest.last().map(|(_, p)| p.as_path())),
+            });
+        }
+        ckpt.write(&path)?;
+        let all = checkpoint::list(&self.checkpoints)?;
+        for (_, old) in all.iter().rev().skip(self.config.keep_checkpoints) {
+            let _ = fs::remove_file(old);
+        }
+        Ok(path)
+    }
+
+    /// The summary of an invocation from `start` to `end`; a run that took no step still
+    /// leaves a checkpoint.
+    fn finish(self, start: u64, end: u64) -> Result<TrainSummary, ModelError> {
+        let checkpoint = match &self.last_checkpoint {
+            Some(p) => p.clone(),
+            None => self.save(start)?,
+        };
+        Ok(TrainSummary {
+            step: end,
+            total: self.config.steps,
+            ran: end - start,
+            last_loss: self.last_loss,
+            checkpoint,
+        })
+    }
 }
 
-/// Rebuilds a trained network from a checkpoint: the architecture from the config stored in
-/// it, the weights from its `model` (or `ema`) tensors, on `device` without autodiff.
-pub fn load_net(
-    path: &Path,
-    ema: bool,
-    device: &Device,
-) -> Result<(Net, RunConfig, Checkpoint), ModelError> {
-    let ckpt = Checkpoint::read(path)?;
-    let config = RunConfig::from_toml(&ckpt.header.config, path)?;
-    let levels = config.schedule.levels()?.len();
-    let net = Net::build(
-        &config.model,
-        ckpt.header.shape,
-        levels,
+/// A path for a message, or `none`.
+fn shown(path: Option<&Path>) -> String {
+    path.map_or("none".to_string(), |p| p.display().to_string())
+}
+
+/// Warns when CPU replicas outnumber the cores (each is a thread on the one CPU device).
+fn warn_about_replicas(config: &RunConfig, observer: &mut dyn FnMut(&Event)) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if config.devices.len() > cores && config.device.is_cpu() {
+        observer(&Event::Warning(format!(
+            "{} CPU replicas on {cores} cores: replicas beyond the cores only add overhead \
+             (each is a thread on the one CPU device)",
+            config.devices.len()
+        )));
+    }
+}
+
+/// The run's batches: its data through its transforms, noised with its spectrum at its
+/// schedule's levels, drawn on `device` when `[noise] draw` says so.
+fn batch_source(config: &RunConfig, device: &Device) -> Result<BatchSource, ModelError> {
+    let (dataset, pipeline) = config.data.load()?;
+    let shape = pipeline.output_shape(dataset.shape())?;
+    let source = BatchSource::new(
+        dataset,
+        pipeline,
         config.seed,
-        device,
+        config.schedule.levels()?,
+        Arc::new(config.noise_covariance(shape)?),
+        config.parameterization,
     )?;
-    let infos = params::param_infos(&net);
-    let group = if ema { Group::Ema } else { Group::Model };
-    let owned: Vec<Vec<f32>> = ckpt
-        .values_for(path, group, &infos)?
-        .into_iter()
-        .map(<[f32]>::to_vec)
-        .collect();
-    let net = params::replace_params(net, &params::from_host(&owned, device), false);
-    Ok((net, config, ckpt))
+    if config.noise.draw.on_device(config.device) {
+        return source.on_device(device);
+    }
+    Ok(source)
+}
+
+/// The pre-flight check: the forward process must drown the data in every mode at `t = T`.
+/// Refuses (unless `allow_low_terminal_noise`) when the signal dominates some mode; warns when
+/// some mode keeps a noticeable SNR.
+fn check_terminal_snr(
+    config: &RunConfig,
+    source: &BatchSource,
+    observer: &mut dyn FnMut(&Event),
+) -> Result<(), ModelError> {
+    let Some(&terminal) = config.schedule.levels()?.last() else {
+        return Ok(());
+    };
+    let preview = source.preview(2048)?;
+    let signal = sagd_datasets::stats::second_moment_spectrum(&preview)?;
+    let report = sagd_core::terminal::terminal_snr(source.covariance(), &signal, terminal)?;
+    if report.signal_dominates() && !config.allow_low_terminal_noise {
+        return Err(ModelError::TerminalSnr(format!(
+            "terminal-SNR check failed: {}. Sampling from N(0, Σ_w) cannot recover those modes. \
+             Use a spectrum with more power there, or set allow_low_terminal_noise = true \
+             (--allow-low-terminal-noise) to train anyway.",
+            report.summary()
+        )));
+    }
+    if report.affected > 0 {
+        observer(&Event::Warning(format!(
+            "terminal SNR: {}",
+            report.summary()
+        )));
+    }
+    Ok(())
+}
+
+/// Restores `state` from the resume checkpoint, which must be of the data's image shape.
+fn restore(
+    state: &mut TrainState,
+    resume: &ResumePoint,
+    shape: [usize; 3],
+) -> Result<(), ModelError> {
+    let header = &resume.checkpoint.header;
+    if header.shape != shape {
+        return Err(ModelError::checkpoint(
+            &resume.path,
+            format!(
+                "was trained on {:?} images, the data gives {shape:?}",
+                header.shape
+            ),
+        ));
+    }
+    state.load_checkpoint(&resume.checkpoint, &resume.path)
 }

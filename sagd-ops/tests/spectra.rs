@@ -3,7 +3,9 @@
 
 use sagd_core::registry::{entries, parse_spectrum};
 use sagd_core::spectrum::config_string;
-use sagd_core::{FrequencyGrid, NoiseSpectrum, Normalization, SpectralCovariance, SpectrumError};
+use sagd_core::{
+    FrequencyGrid, NoiseSpectrum, Normalization, SpecError, SpectralCovariance, SpectrumError,
+};
 
 /// `numpy.fft.fftfreq(n)` written out.
 fn numpy_fftfreq(n: usize) -> Vec<f64> {
@@ -206,11 +208,11 @@ fn invalid_parameters_are_typed_errors_naming_the_parameter() {
     ));
     assert!(matches!(
         error_of("power-law:gamma=1"),
-        SpectrumError::UnknownParam { .. }
+        SpectrumError::Spec(SpecError::UnknownKey { .. })
     ));
     assert!(matches!(
         error_of("pink"),
-        SpectrumError::UnknownSpectrum { .. }
+        SpectrumError::Spec(SpecError::UnknownName { .. })
     ));
     assert!(
         error_of("pink").to_string().contains("power-law"),

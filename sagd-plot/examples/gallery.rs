@@ -1,7 +1,7 @@
 //! Writes one figure of every kind, degenerate data included, into a folder, to look at:
 //! `cargo run -p sagd-plot --example gallery -- /tmp/gallery`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sagd_plot::{
     HeatMap, LinePlot, PlotError, Series, write_heatmap_png, write_image_grid_png,
@@ -14,7 +14,19 @@ fn main() -> Result<(), PlotError> {
         path: dir.clone(),
         message: e.to_string(),
     })?;
+    heat_maps(&dir)?;
+    line_plots(&dir)?;
+    let (count, c, h, w) = (10, 3, 16, 16);
+    let images: Vec<f32> = (0..count * c * h * w)
+        .map(|i| ((i * 37) % 101) as f32 / 100.0)
+        .collect();
+    write_image_grid_png(&dir.join("grid.png"), &images, count, c, h, w, 8, 4)?;
+    println!("wrote the gallery to {}", dir.display());
+    Ok(())
+}
 
+/// A spectrum with its profile, a linear table with NaN and inf cells, a constant table.
+fn heat_maps(dir: &Path) -> Result<(), PlotError> {
     // A power-law spectrum with a zero at DC, fftshifted, and its radial profile.
     let n = 32;
     let mut power = Vec::with_capacity(n * n);
@@ -80,8 +92,11 @@ fn main() -> Result<(), PlotError> {
         log_scale: true,
         ..small
     };
-    write_heatmap_png(&dir.join("heatmap_constant.png"), &flat, None)?;
+    write_heatmap_png(&dir.join("heatmap_constant.png"), &flat, None)
+}
 
+/// Several panels (log and linear axes, gaps, isolated points) and one with nothing to draw.
+fn line_plots(dir: &Path) -> Result<(), PlotError> {
     let steps: Vec<(f64, f64)> = (1..=600)
         .map(|s| (s as f64, 0.05 + 1.0 / (s as f64).sqrt()))
         .collect();
@@ -160,13 +175,5 @@ fn main() -> Result<(), PlotError> {
         log_x: true,
         log_y: true,
     };
-    write_line_plot_png(&dir.join("line_empty.png"), &empty)?;
-
-    let (count, c, h, w) = (10, 3, 16, 16);
-    let images: Vec<f32> = (0..count * c * h * w)
-        .map(|i| ((i * 37) % 101) as f32 / 100.0)
-        .collect();
-    write_image_grid_png(&dir.join("grid.png"), &images, count, c, h, w, 8, 4)?;
-    println!("wrote the gallery to {}", dir.display());
-    Ok(())
+    write_line_plot_png(&dir.join("line_empty.png"), &empty)
 }

@@ -5,7 +5,7 @@
 //! every unit vector `e_j` and on zero, which is what the theory checks compare with.
 
 use burn::tensor::Device;
-use sagd_core::{ImageShape, Images, NoiseOperator, noise_rng};
+use sagd_core::{ImageShape, Images, noise_rng};
 use sagd_datasets::{Dataset, Pixels, stats};
 use sagd_models::Denoiser;
 
@@ -22,7 +22,6 @@ pub const MAX_DIM: usize = 4096;
 pub fn generated_mode_variances<S: ImageShape>(
     sampler: &dyn Sampler<S>,
     denoiser: &dyn Denoiser<S>,
-    noise: &dyn NoiseOperator<S>,
     device: &Device,
 ) -> Result<Vec<f64>, SamplerError> {
     let shape = denoiser.shape();
@@ -45,11 +44,11 @@ pub fn generated_mode_variances<S: ImageShape>(
     for j in 0..d {
         basis[j * d + j] = 1.0;
     }
-    noise.covariance().colour(&mut basis)?;
+    denoiser.covariance().colour(&mut basis)?;
     let values: Vec<f32> = basis.iter().map(|v| (v * sigma_top) as f32).collect();
     let x_top = Images::from_host(values, shape, device)?;
     let out = sampler
-        .sample_from(denoiser, noise, x_top, &mut noise_rng(0), &mut |_| {})?
+        .sample_from(denoiser, x_top, &mut noise_rng(0), &mut |_| {})?
         .to_host();
     let offset = &out[d * d..];
     // The columns A x_j and their negatives: a zero-mean set whose per-mode variance is

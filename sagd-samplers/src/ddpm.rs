@@ -11,11 +11,10 @@
 //! sampler plugs in `x̂_0 = (x - σ ε̂^(w))/a` and draws the noise through the noise operator.
 //! Strided schedules (fewer steps than levels) use the same formulas between visited levels.
 
-use sagd_core::{ImageShape, Images, NoiseOperator, NoiseRng};
-use sagd_models::Denoiser;
+use sagd_core::{ImageShape, Images};
 
 use crate::error::SamplerError;
-use crate::sampler::{Common, Progress, Sampler, check_finite, eps, lin, next_level};
+use crate::sampler::{Common, Sampler, Step, lin};
 
 /// DDPM ancestral sampling.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,59 +28,31 @@ impl<S: ImageShape> Sampler<S> for Ddpm {
         format!("ddpm({})", self.common.describe())
     }
 
-    fn steps(&self) -> usize {
-        self.common.steps
-    }
-
-    fn evaluations(&self) -> usize {
-        self.common.steps
-    }
-
     fn common(&self) -> &Common {
         &self.common
     }
 
-    fn sample_from(
-        &self,
-        denoiser: &dyn Denoiser<S>,
-        noise: &dyn NoiseOperator<S>,
-        x_top: Images<S>,
-        rng: &mut NoiseRng,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<Images<S>, SamplerError> {
-        let (count, device) = (x_top.count(), x_top.device());
-        let path = self.common.path(denoiser, noise, &x_top)?;
-        let mut x = x_top;
-        let levels = denoiser.levels();
-        let mut evaluations = 0;
-        let taken = self.common.step_count(&path);
-        for (n, &t) in path.iter().enumerate().take(taken) {
-            let (from, to) = (levels[t], next_level(levels, &path, n));
-            let (a, s, a2, s2) = (from.scale(), from.sigma, to.scale(), to.sigma);
-            let e = eps(denoiser, &x, t, &mut evaluations)?;
-            let x0 = lin(&x, 1.0 / a, Some(&[(&e, -s / a)]))?;
-            let r = a / a2;
-            let nu2 = (s * s - r * r * s2 * s2).max(0.0);
-            let mean = lin(
-                &x0,
-                a2 * nu2 / (s * s),
-                Some(&[(&x, r * s2 * s2 / (s * s))]),
-            )?;
-            let posterior_var = s2 * s2 * nu2 / (s * s);
-            x = if posterior_var > 0.0 {
-                let z = noise.sample(count, rng, &device)?;
-                lin(&mean, 1.0, Some(&[(&z, posterior_var.sqrt())]))?
-            } else {
-                mean
-            };
-            progress(&Progress {
-                step: n + 1,
-                steps: taken,
-                sigma: s,
-                evaluations,
-            });
+    fn update(&self, step: &mut Step<'_, S>, x: Images<S>) -> Result<Images<S>, SamplerError> {
+        let (a, s, a2, s2) = (
+            step.from.scale(),
+            step.from.sigma,
+            step.to.scale(),
+            step.to.sigma,
+        );
+        let e = step.eps(&x)?;
+        let x0 = lin(&x, 1.0 / a, Some(&[(&e, -s / a)]))?;
+        let r = a / a2;
+        let nu2 = (s * s - r * r * s2 * s2).max(0.0);
+        let mean = lin(
+            &x0,
+            a2 * nu2 / (s * s),
+            Some(&[(&x, r * s2 * s2 / (s * s))]),
+        )?;
+        let posterior_var = s2 * s2 * nu2 / (s * s);
+        if posterior_var > 0.0 {
+            let z = step.noise(&mean)?;
+            return lin(&mean, 1.0, Some(&[(&z, posterior_var.sqrt())]));
         }
-        check_finite(&x, taken)?;
-        Ok(x)
+        Ok(mean)
     }
 }

@@ -1,8 +1,10 @@
 //! # sagd-samplers
 //!
 //! Samplers for spectrally anisotropic diffusion, exact for the anisotropic process: every
-//! step that adds noise draws it through the [`NoiseOperator`](sagd_core::NoiseOperator), so it
-//! is coloured by `Σ_w`, and no sampler needs `Σ_w⁻¹`.
+//! step that adds noise draws it through the denoiser's own
+//! [`NoiseOperator`](sagd_core::NoiseOperator), so it is coloured by `Σ_w`, and no sampler
+//! needs `Σ_w⁻¹`. Each sampler is its update rule ([`Sampler::update`]); the loop over the
+//! visited levels is shared ([`Sampler::sample_from`]).
 //!
 //! - [`Ddim`] (η = 0 is the papers' sampler), [`Ddpm`] ancestral with posterior noise
 //!   `N(0, β̃ Σ_w)`, and the probability-flow ODE ([`ProbabilityFlow`]) by Euler or Heun, in
@@ -13,10 +15,6 @@
 //!   deterministic sampler with an affine (`linear`, `circulant`) denoiser;
 //! - [`OracleDenoiser`]: the exact posterior-mean denoiser of Gaussian, `grf` and `gmm` data
 //!   under any spectrum, usable wherever a trained model is;
-//! - [`run`]: the whole sampling run of `sagd sample` (a checkpoint or an oracle → samples in
-//!   the data's range, `samples.npy`, `grid.png`, `summary.json`, the oracle's checks), here
-//!   because it is sampling: it loads models (`sagd-models`) and data laws (`sagd-datasets`)
-//!   and draws its grid through `sagd-plot`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -30,13 +28,12 @@
 //! let power = vec![1.0; 256]; // white data, unit variance per mode
 //! let oracle = OracleDenoiser::new(
 //!     OracleData::stationary_gaussian(power, shape.dims()),
-//!     shape,
-//!     noise.covariance_arc(),
+//!     noise,
 //!     &Schedule::ddpm_linear(),
 //! )?;
 //! let sampler = SamplerConfig::new(Method::Ddim, 50).build()?;
 //! let mut rng = noise_rng(0);
-//! let images = sampler.sample(&oracle, &noise, 16, &mut rng, &Device::flex(), &mut |_| {})?;
+//! let images = sampler.sample(&oracle, 16, &mut rng, &Device::flex(), &mut |_| {})?;
 //! assert_eq!(images.count(), 16);
 //! # Ok(())
 //! # }
@@ -50,7 +47,6 @@ pub mod ddpm;
 pub mod error;
 pub mod ode;
 pub mod oracle;
-pub mod run;
 pub mod sampler;
 pub mod timesteps;
 
@@ -59,5 +55,5 @@ pub use ddpm::Ddpm;
 pub use error::SamplerError;
 pub use ode::{ProbabilityFlow, Solver};
 pub use oracle::{OracleData, OracleDenoiser};
-pub use sampler::{Common, Method, OdeForm, Prior, Progress, Sampler, SamplerConfig};
+pub use sampler::{Common, Method, OdeForm, Prior, Progress, Sampler, SamplerConfig, Step, lin};
 pub use timesteps::Spacing;

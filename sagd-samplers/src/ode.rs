@@ -12,11 +12,10 @@
 //! `x̂_0`; in the VP form, where `ε̂/σ` is singular at `σ = 0`, the same denoising step
 //! `x̂_0 = (x - σ ε̂)/√ᾱ`.
 
-use sagd_core::{ImageShape, Images, NoiseOperator, NoiseRng};
-use sagd_models::Denoiser;
+use sagd_core::{ImageShape, Images, NoiseLevel};
 
 use crate::error::SamplerError;
-use crate::sampler::{Common, OdeForm, Progress, Sampler, check_finite, eps, lin, next_level};
+use crate::sampler::{Common, OdeForm, Sampler, Step, lin};
 
 /// The integration scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +68,8 @@ impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
         format!("{solver}(form={}, {})", self.form, self.common.describe())
     }
 
-    fn steps(&self) -> usize {
-        self.common.steps
+    fn common(&self) -> &Common {
+        &self.common
     }
 
     fn evaluations(&self) -> usize {
@@ -80,74 +79,78 @@ impl<S: ImageShape> Sampler<S> for ProbabilityFlow {
         }
     }
 
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn sample_from(
-        &self,
-        denoiser: &dyn Denoiser<S>,
-        noise: &dyn NoiseOperator<S>,
-        x_top: Images<S>,
-        _rng: &mut NoiseRng,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<Images<S>, SamplerError> {
-        let levels = denoiser.levels();
+    fn check(&self, levels: &[NoiseLevel]) -> Result<(), SamplerError> {
         if self.form == OdeForm::Vp {
             check_vp(levels)?;
         }
-        let path = self.common.path(denoiser, noise, &x_top)?;
-        let mut x = x_top;
-        let heun = self.solver == Solver::Heun;
-        let mut evaluations = 0;
-        let taken = self.common.step_count(&path);
-        for (n, &t) in path.iter().enumerate().take(taken) {
-            let (from, to) = (levels[t], next_level(levels, &path, n));
-            let (a, s, a2, s2) = (from.scale(), from.sigma, to.scale(), to.sigma);
-            let e = eps(denoiser, &x, t, &mut evaluations)?;
-            let last = n + 1 == path.len();
-            x = match self.form {
-                OdeForm::Edm => {
-                    // x' = a' (x/a + (σ̃' - σ̃) ε̂): an Euler step in x̃, mapped back.
-                    let h = a2 * (s2 / a2 - s / a);
-                    let euler = lin(&x, a2 / a, Some(&[(&e, h)]))?;
-                    if heun && !last {
-                        let e2 = eps(denoiser, &euler, path[n + 1], &mut evaluations)?;
-                        lin(&x, a2 / a, Some(&[(&e, h / 2.0), (&e2, h / 2.0)]))?
-                    } else {
-                        euler
-                    }
-                }
-                OdeForm::Vp if last => lin(&x, 1.0 / a, Some(&[(&e, -s / a)]))?,
-                OdeForm::Vp => {
-                    // h = u' - u < 0; f(x) = -½(x - ε̂/σ).
-                    let h = 2.0 * (a.ln() - a2.ln());
-                    let euler = lin(&x, 1.0 - h / 2.0, Some(&[(&e, h / (2.0 * s))]))?;
-                    if heun {
-                        let e2 = eps(denoiser, &euler, path[n + 1], &mut evaluations)?;
-                        // x + h/2 (f(x) + f(x_euler))
-                        lin(
-                            &x,
-                            1.0 - h / 4.0,
-                            Some(&[
-                                (&euler, -h / 4.0),
-                                (&e, h / (4.0 * s)),
-                                (&e2, h / (4.0 * s2)),
-                            ]),
-                        )?
-                    } else {
-                        euler
-                    }
-                }
-            };
-            progress(&Progress {
-                step: n + 1,
-                steps: taken,
-                sigma: s,
-                evaluations,
-            });
+        Ok(())
+    }
+
+    fn update(&self, step: &mut Step<'_, S>, x: Images<S>) -> Result<Images<S>, SamplerError> {
+        match self.form {
+            OdeForm::Edm => self.edm_step(step, x),
+            OdeForm::Vp => self.vp_step(step, x),
         }
-        check_finite(&x, taken)?;
-        Ok(x)
+    }
+}
+
+impl ProbabilityFlow {
+    /// `x' = a' (x/a + (σ̃' − σ̃) ε̂)`: an Euler step in `x̃ = x/a`, mapped back; Heun averages
+    /// the slopes at both ends (not on the last step, which lands on `x̂_0`).
+    fn edm_step<S: ImageShape>(
+        &self,
+        step: &mut Step<'_, S>,
+        x: Images<S>,
+    ) -> Result<Images<S>, SamplerError> {
+        let (a, s, a2, s2) = (
+            step.from.scale(),
+            step.from.sigma,
+            step.to.scale(),
+            step.to.sigma,
+        );
+        let e = step.eps(&x)?;
+        let h = a2 * (s2 / a2 - s / a);
+        let euler = lin(&x, a2 / a, Some(&[(&e, h)]))?;
+        if self.solver == Solver::Heun && !step.last {
+            let e2 = step.eps_at_next(&euler)?;
+            return lin(&x, a2 / a, Some(&[(&e, h / 2.0), (&e2, h / 2.0)]));
+        }
+        Ok(euler)
+    }
+
+    /// `dx/du = −½(x − ε̂/σ)` in `u = −ln ᾱ`; the last step (to `σ = 0`, where `ε̂/σ` is
+    /// singular) is the denoising step `x̂_0 = (x − σ ε̂)/√ᾱ`.
+    fn vp_step<S: ImageShape>(
+        &self,
+        step: &mut Step<'_, S>,
+        x: Images<S>,
+    ) -> Result<Images<S>, SamplerError> {
+        let (a, s, a2, s2) = (
+            step.from.scale(),
+            step.from.sigma,
+            step.to.scale(),
+            step.to.sigma,
+        );
+        let e = step.eps(&x)?;
+        if step.last {
+            return lin(&x, 1.0 / a, Some(&[(&e, -s / a)]));
+        }
+        // h = u' - u < 0; f(x) = -½(x - ε̂/σ).
+        let h = 2.0 * (a.ln() - a2.ln());
+        let euler = lin(&x, 1.0 - h / 2.0, Some(&[(&e, h / (2.0 * s))]))?;
+        if self.solver == Solver::Euler {
+            return Ok(euler);
+        }
+        let e2 = step.eps_at_next(&euler)?;
+        // x + h/2 (f(x) + f(x_euler))
+        lin(
+            &x,
+            1.0 - h / 4.0,
+            Some(&[
+                (&euler, -h / 4.0),
+                (&e, h / (4.0 * s)),
+                (&e2, h / (4.0 * s2)),
+            ]),
+        )
     }
 }

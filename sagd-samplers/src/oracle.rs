@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 use sagd_core::density::{GaussianMixture, NoisyMixture};
-use sagd_core::{ImageShape, Images, NoiseLevel, Parameterization, Schedule, SpectralCovariance};
+use sagd_core::{
+    ImageShape, Images, NoiseLevel, NoiseOperator, Parameterization, Schedule, SpectralNoise,
+};
 use sagd_datasets::spec::Source;
 use sagd_models::{Denoiser, ModelError};
 
@@ -197,31 +199,22 @@ fn no_oracle(kind: &str) -> SamplerError {
 /// the levels of a schedule. It predicts the coloured noise.
 #[derive(Debug)]
 pub struct OracleDenoiser<S: ImageShape> {
-    shape: S,
     levels: Vec<NoiseLevel>,
-    noise: Arc<SpectralCovariance>,
+    noise: SpectralNoise<S>,
     data: OracleData,
     dense_noise: Option<DMatrix<f64>>,
     dense_cache: Mutex<HashMap<usize, Arc<NoisyMixture>>>,
 }
 
 impl<S: ImageShape> OracleDenoiser<S> {
-    /// The oracle of `data` for images of `shape`, noise `Σ_w = noise`, on the levels of
-    /// `schedule`.
+    /// The oracle of `data` under the forward noise `noise` (its images' shape and `Σ_w`), on
+    /// the levels of `schedule`.
     pub fn new(
         data: OracleData,
-        shape: S,
-        noise: Arc<SpectralCovariance>,
+        noise: SpectralNoise<S>,
         schedule: &Schedule,
     ) -> Result<Self, SamplerError> {
-        if noise.size() != shape.dims() {
-            return Err(SamplerError::NoiseMismatch(format!(
-                "the oracle works on {:?} images, the noise covariance is {:?}",
-                shape.dims(),
-                noise.size()
-            )));
-        }
-        data.check(shape.dims())?;
+        data.check(noise.shape().dims())?;
         let data = match data {
             OracleData::Stationary {
                 weights,
@@ -237,9 +230,8 @@ impl<S: ImageShape> OracleDenoiser<S> {
             }
             dense => dense,
         };
-        let dense_noise = matches!(data, OracleData::Dense(_)).then(|| noise.dense());
+        let dense_noise = matches!(data, OracleData::Dense(_)).then(|| noise.covariance().dense());
         Ok(Self {
-            shape,
             levels: schedule.levels()?,
             noise,
             data,
@@ -258,7 +250,7 @@ impl<S: ImageShape> OracleDenoiser<S> {
         let level = *self.levels.get(t).ok_or_else(|| {
             SamplerError::config("t", t, format!("a level index below {}", self.levels.len()))
         })?;
-        let d = self.shape.numel();
+        let d = self.noise.shape().numel();
         if !x.len().is_multiple_of(d) {
             return Err(SamplerError::config(
                 "oracle input",
@@ -295,12 +287,12 @@ impl<S: ImageShape> OracleDenoiser<S> {
         power: &[f64],
     ) -> Result<Vec<f64>, SamplerError> {
         let (a, s) = (level.scale(), level.sigma);
-        let d = self.shape.numel();
+        let d = self.noise.shape().numel();
         // C_f = a² λ_f + σ² w_f²; C_f = 0 only for one component (mixtures need λ_f > 0), where
         // the mode of x - aμ is identically zero, and it gets 0.
         let c: Vec<f64> = power
             .iter()
-            .zip(self.noise.power())
+            .zip(self.noise.covariance().power())
             .map(|(l, w2)| a * a * l + s * s * w2)
             .collect();
         let ratio = |num: &dyn Fn(usize) -> f64, den: &dyn Fn(usize) -> f64| -> Vec<f64> {
@@ -308,7 +300,7 @@ impl<S: ImageShape> OracleDenoiser<S> {
                 .map(|f| if c[f] > 0.0 { num(f) / den(f) } else { 0.0 })
                 .collect()
         };
-        let w2 = self.noise.power();
+        let w2 = self.noise.covariance().power();
         if means.len() == 1 {
             // One component: E[ε | x] = σ Σ_w C⁻¹ (x - a μ).
             let table = ratio(&|f| s * w2[f], &|f| c[f]);
@@ -316,16 +308,22 @@ impl<S: ImageShape> OracleDenoiser<S> {
                 .chunks(d)
                 .flat_map(|image| image.iter().zip(&means[0]).map(|(v, m)| v - a * m))
                 .collect();
-            self.noise.apply_table(&mut out, "oracle", &table)?;
+            self.noise
+                .covariance()
+                .apply_table(&mut out, "oracle", &table)?;
             return Ok(out);
         }
         let whiten = ratio(&|_| 1.0, &|f| c[f].sqrt());
         let colour = ratio(&|f| s * w2[f], &|f| c[f].sqrt());
         // ν_k = C^{-1/2} a μ_k and y = C^{-1/2} x.
         let mut nu: Vec<f64> = means.iter().flatten().map(|m| a * m).collect();
-        self.noise.apply_table(&mut nu, "oracle", &whiten)?;
+        self.noise
+            .covariance()
+            .apply_table(&mut nu, "oracle", &whiten)?;
         let mut y = x.to_vec();
-        self.noise.apply_table(&mut y, "oracle", &whiten)?;
+        self.noise
+            .covariance()
+            .apply_table(&mut y, "oracle", &whiten)?;
         let log_weights: Vec<f64> = weights.iter().map(|w| w.ln()).collect();
         y.par_chunks_mut(d).for_each(|yi| {
             let logits: Vec<f64> = nu
@@ -344,7 +342,9 @@ impl<S: ImageShape> OracleDenoiser<S> {
                 yi.iter_mut().zip(nk).for_each(|(u, v)| *u -= rk * v);
             }
         });
-        self.noise.apply_table(&mut y, "oracle", &colour)?;
+        self.noise
+            .covariance()
+            .apply_table(&mut y, "oracle", &colour)?;
         Ok(y)
     }
 
@@ -373,7 +373,7 @@ impl<S: ImageShape> OracleDenoiser<S> {
 
 impl<S: ImageShape> Denoiser<S> for OracleDenoiser<S> {
     fn shape(&self) -> S {
-        self.shape
+        self.noise.shape()
     }
 
     fn parameterization(&self) -> Parameterization {
@@ -384,7 +384,7 @@ impl<S: ImageShape> Denoiser<S> for OracleDenoiser<S> {
         &self.levels
     }
 
-    fn covariance(&self) -> &SpectralCovariance {
+    fn noise(&self) -> &SpectralNoise<S> {
         &self.noise
     }
 
@@ -397,7 +397,7 @@ impl<S: ImageShape> Denoiser<S> for OracleDenoiser<S> {
                 got: format!("{}", t.len()),
             });
         }
-        let d = self.shape.numel();
+        let d = self.noise.shape().numel();
         let host: Vec<f64> = x_t.to_host().iter().map(|&v| v as f64).collect();
         let mut out = vec![0f32; host.len()];
         // One batched call per distinct level (a sampler asks for one level at a time).
@@ -421,6 +421,6 @@ impl<S: ImageShape> Denoiser<S> for OracleDenoiser<S> {
                 }
             }
         }
-        Ok(Images::from_host(out, self.shape, &x_t.device())?)
+        Ok(Images::from_host(out, self.noise.shape(), &x_t.device())?)
     }
 }

@@ -1,6 +1,7 @@
-//! The [`Sampler`] trait, the settings every sampler shares ([`SamplerConfig`]) and the steps
-//! they have in common: checking the noise operator against the denoiser, drawing the prior,
-//! and the linear combinations of a step.
+//! The [`Sampler`] trait, the settings every sampler shares ([`SamplerConfig`]) and the loop
+//! they have in common ([`Sampler::sample_from`]: the visited levels, the denoiser
+//! evaluations, fresh noise, progress and the finiteness check), so that each sampler is only
+//! its update rule; the prior and the linear combinations of a step.
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,20 +33,37 @@ pub struct Progress {
 
 /// A sampler: turns draws from the prior into images by repeatedly calling a [`Denoiser`].
 ///
-/// Every sampler draws its fresh noise through the [`NoiseOperator`], which must be the
-/// operator the denoiser was trained with (same shape, same `Σ_w`): it is checked.
+/// A sampler is its [`update`](Self::update) rule, as in k-diffusion's `sampling.py`: the
+/// loop over the visited levels, the progress reports, the denoiser evaluations, the fresh
+/// noise (drawn through the denoiser's own noise operator, so coloured by its `Σ_w`) and the
+/// check that the result is finite are shared ([`Sampler::sample_from`]).
 pub trait Sampler<S: ImageShape>: Send + Sync {
     /// A short description, e.g. `ddim(eta=0, steps=50, spacing=uniform, prior=matched)`.
     fn name(&self) -> String;
 
-    /// The number of levels visited.
-    fn steps(&self) -> usize;
-
-    /// Denoiser evaluations per batch.
-    fn evaluations(&self) -> usize;
-
     /// The settings every sampler has (steps, spacing, prior).
     fn common(&self) -> &Common;
+
+    /// One step: `x` at [`Step::from`] to the next visited level [`Step::to`] (the clean
+    /// image, `σ = 0`, after the last), evaluating the denoiser through [`Step::eps`] and
+    /// drawing fresh noise through [`Step::noise`].
+    fn update(&self, step: &mut Step<'_, S>, x: Images<S>) -> Result<Images<S>, SamplerError>;
+
+    /// Checks the sampler's own settings against the denoiser's levels before the first step
+    /// (the default accepts everything).
+    fn check(&self, _levels: &[NoiseLevel]) -> Result<(), SamplerError> {
+        Ok(())
+    }
+
+    /// The number of levels visited.
+    fn steps(&self) -> usize {
+        self.common().steps
+    }
+
+    /// Denoiser evaluations per batch (one per step unless the sampler says otherwise).
+    fn evaluations(&self) -> usize {
+        self.common().steps
+    }
 
     /// Runs the sampler from given images `x_top` at its noisiest visited level (the first of
     /// [`select`]'s indices) down to `σ = 0`. Deterministic samplers draw nothing from `rng`:
@@ -53,11 +71,30 @@ pub trait Sampler<S: ImageShape>: Send + Sync {
     fn sample_from(
         &self,
         denoiser: &dyn Denoiser<S>,
-        noise: &dyn NoiseOperator<S>,
         x_top: Images<S>,
         rng: &mut NoiseRng,
         progress: &mut dyn FnMut(&Progress),
-    ) -> Result<Images<S>, SamplerError>;
+    ) -> Result<Images<S>, SamplerError> {
+        self.check(denoiser.levels())?;
+        let common = self.common();
+        let path = common.path(denoiser, &x_top)?;
+        let taken = common.step_count(&path);
+        let mut evaluations = 0;
+        let mut x = x_top;
+        for n in 0..taken {
+            let mut step = Step::new(denoiser, rng, &path, n, &mut evaluations);
+            let sigma = step.from.sigma;
+            x = self.update(&mut step, x)?;
+            progress(&Progress {
+                step: n + 1,
+                steps: taken,
+                sigma,
+                evaluations,
+            });
+        }
+        check_finite(&x, taken)?;
+        Ok(x)
+    }
 
     /// Draws `count` images: the prior at the noisiest visited level, then
     /// [`sample_from`](Self::sample_from). The same `rng` state gives the same images on
@@ -65,14 +102,89 @@ pub trait Sampler<S: ImageShape>: Send + Sync {
     fn sample(
         &self,
         denoiser: &dyn Denoiser<S>,
-        noise: &dyn NoiseOperator<S>,
         count: usize,
         rng: &mut NoiseRng,
         device: &Device,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Images<S>, SamplerError> {
-        let x_top = self.common().prior(denoiser, noise, count, rng, device)?;
-        self.sample_from(denoiser, noise, x_top, rng, progress)
+        let x_top = self.common().prior(denoiser, count, rng, device)?;
+        self.sample_from(denoiser, x_top, rng, progress)
+    }
+}
+
+/// One step of a sampler's loop, as its [`Sampler::update`] sees it: the two levels, the
+/// denoiser evaluations (counted) and fresh noise.
+pub struct Step<'a, S: ImageShape> {
+    denoiser: &'a dyn Denoiser<S>,
+    rng: &'a mut NoiseRng,
+    path: &'a [usize],
+    n: usize,
+    evaluations: &'a mut usize,
+    /// The level the step starts from.
+    pub from: NoiseLevel,
+    /// The level it ends at: the next visited level, or the clean image (`ᾱ = 1`, `σ = 0`)
+    /// after the last.
+    pub to: NoiseLevel,
+    /// True for the step that ends at the clean image.
+    pub last: bool,
+}
+
+impl<'a, S: ImageShape> Step<'a, S> {
+    fn new(
+        denoiser: &'a dyn Denoiser<S>,
+        rng: &'a mut NoiseRng,
+        path: &'a [usize],
+        n: usize,
+        evaluations: &'a mut usize,
+    ) -> Self {
+        let levels = denoiser.levels();
+        Self {
+            from: levels[path[n]],
+            to: next_level(levels, path, n),
+            last: n + 1 == path.len(),
+            denoiser,
+            rng,
+            path,
+            n,
+            evaluations,
+        }
+    }
+
+    /// The denoiser's coloured-noise prediction `ε̂^(w)` for `x` at the level the step starts
+    /// from (counted as one evaluation).
+    pub fn eps(&mut self, x: &Images<S>) -> Result<Images<S>, SamplerError> {
+        self.eps_at(x, self.path[self.n])
+    }
+
+    /// The prediction for `x` at the level the step ends at (Heun's correction); there is none
+    /// after the last step, where the step ends at the clean image.
+    ///
+    /// # Errors
+    /// [`SamplerError::Config`] on the last step.
+    pub fn eps_at_next(&mut self, x: &Images<S>) -> Result<Images<S>, SamplerError> {
+        match self.path.get(self.n + 1) {
+            Some(&t) => self.eps_at(x, t),
+            None => Err(SamplerError::config(
+                "step",
+                self.n + 1,
+                "a step before the last: the last ends at σ = 0, where the denoiser is not \
+                 evaluated",
+            )),
+        }
+    }
+
+    fn eps_at(&mut self, x: &Images<S>, t: usize) -> Result<Images<S>, SamplerError> {
+        *self.evaluations += 1;
+        Ok(self.denoiser.predict_eps(x, t)?)
+    }
+
+    /// Fresh coloured noise `ε^(w) ~ N(0, Σ_w)`, as many images as `like` on its device, from
+    /// the denoiser's noise operator.
+    pub fn noise(&mut self, like: &Images<S>) -> Result<Images<S>, SamplerError> {
+        Ok(self
+            .denoiser
+            .noise()
+            .sample(like.count(), self.rng, &like.device())?)
     }
 }
 
@@ -333,14 +445,12 @@ impl Common {
         )
     }
 
-    /// Checks the noise operator against the denoiser and picks the levels (noisiest first).
+    /// Checks the starting images against the denoiser and picks the levels (noisiest first).
     pub(crate) fn path<S: ImageShape>(
         &self,
         denoiser: &dyn Denoiser<S>,
-        noise: &dyn NoiseOperator<S>,
         x_top: &Images<S>,
     ) -> Result<Vec<usize>, SamplerError> {
-        check_noise(denoiser, noise)?;
         if x_top.shape().dims() != denoiser.shape().dims() {
             return Err(SamplerError::config(
                 "x_top",
@@ -356,7 +466,6 @@ impl Common {
     pub fn prior<S: ImageShape>(
         &self,
         denoiser: &dyn Denoiser<S>,
-        noise: &dyn NoiseOperator<S>,
         count: usize,
         rng: &mut NoiseRng,
         device: &Device,
@@ -364,11 +473,10 @@ impl Common {
         if count == 0 {
             return Err(SamplerError::config("count", 0, "at least 1 image"));
         }
-        check_noise(denoiser, noise)?;
         let path = select(denoiser.levels(), self.steps, self.spacing)?;
         let top = denoiser.levels()[path[0]];
         let x = match self.prior {
-            Prior::Matched => noise.sample(count, rng, device)?,
+            Prior::Matched => denoiser.noise().sample(count, rng, device)?,
             Prior::White => {
                 let n = count * denoiser.shape().numel();
                 let values = (0..n)
@@ -395,8 +503,11 @@ pub(crate) fn next_level(levels: &[NoiseLevel], path: &[usize], n: usize) -> Noi
     path.get(n + 1).map_or(CLEAN, |&j| levels[j])
 }
 
-/// `cx·x + Σ c·e` on the device.
-pub(crate) fn lin<S: ImageShape>(
+/// `cx·x + Σ c·e` on the device: the linear combinations every update rule is made of.
+///
+/// # Errors
+/// When the images' shapes disagree.
+pub fn lin<S: ImageShape>(
     x: &Images<S>,
     cx: f64,
     terms: Option<&[(&Images<S>, f64)]>,
@@ -408,46 +519,8 @@ pub(crate) fn lin<S: ImageShape>(
     Ok(Images::new(out, x.shape())?)
 }
 
-/// Refuses a noise operator whose shape, spectrum or normalization differs from the
-/// denoiser's.
-pub(crate) fn check_noise<S: ImageShape>(
-    denoiser: &dyn Denoiser<S>,
-    noise: &dyn NoiseOperator<S>,
-) -> Result<(), SamplerError> {
-    let (d, n) = (denoiser.covariance(), noise.covariance());
-    if denoiser.shape().dims() != noise.shape().dims() || d.size() != n.size() {
-        return Err(SamplerError::NoiseMismatch(format!(
-            "the denoiser works on {:?} images, the noise operator draws {:?}",
-            denoiser.shape().dims(),
-            noise.shape().dims()
-        )));
-    }
-    if d.normalization() != n.normalization() {
-        return Err(SamplerError::NoiseMismatch(format!(
-            "normalization {} (denoiser) vs {} (noise operator)",
-            d.normalization(),
-            n.normalization()
-        )));
-    }
-    let scale = d.amplitude().iter().cloned().fold(0.0, f64::max);
-    let worst = d
-        .amplitude()
-        .iter()
-        .zip(n.amplitude())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    if worst > 1e-9 * scale {
-        return Err(SamplerError::NoiseMismatch(format!(
-            "spectrum `{}` (denoiser) vs `{}` (noise operator): amplitudes differ by up to {worst:.3e}",
-            d.spectrum_name(),
-            n.spectrum_name()
-        )));
-    }
-    Ok(())
-}
-
 /// Refuses a non-finite result.
-pub(crate) fn check_finite<S: ImageShape>(x: &Images<S>, steps: usize) -> Result<(), SamplerError> {
+fn check_finite<S: ImageShape>(x: &Images<S>, steps: usize) -> Result<(), SamplerError> {
     let finite: bool = x.tensor().clone().is_finite().all().into_scalar::<bool>();
     if finite {
         Ok(())
@@ -458,15 +531,4 @@ pub(crate) fn check_finite<S: ImageShape>(x: &Images<S>, steps: usize) -> Result
             what: "the sampled images".to_string(),
         })
     }
-}
-
-/// The denoiser's coloured-noise prediction at level index `t`, counted.
-pub(crate) fn eps<S: ImageShape>(
-    denoiser: &dyn Denoiser<S>,
-    x: &Images<S>,
-    t: usize,
-    evaluations: &mut usize,
-) -> Result<Images<S>, SamplerError> {
-    *evaluations += 1;
-    Ok(denoiser.predict_eps(x, t)?)
 }

@@ -5,10 +5,33 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
 
-use super::Conditioning;
 use super::grouping::{int_tensor, per_level};
+use super::{Conditioning, NetworkConfig};
+use crate::error::ModelError;
 use crate::init::ParamInit;
+
+/// The `[model]` table of `kind = "circulant"`: [`CirculantDenoiser`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CirculantConfig {
+    /// Every Fourier mode's initial gain (default 0).
+    #[serde(default)]
+    pub init_gain: f64,
+}
+
+impl NetworkConfig for CirculantConfig {
+    type Network = CirculantDenoiser;
+
+    fn validate(&self, _shape: [usize; 3], _levels: usize) -> Result<(), ModelError> {
+        super::linear::check_gain(self.init_gain)
+    }
+
+    fn init(&self, shape: [usize; 3], levels: usize, init: &mut ParamInit) -> CirculantDenoiser {
+        CirculantDenoiser::new(levels, shape, self.init_gain, init)
+    }
+}
 
 /// A circular convolution per channel and noise level.
 #[derive(Module, Debug)]

@@ -3,10 +3,62 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
-use super::Conditioning;
 use super::grouping::{int_tensor, per_level};
+use super::{Conditioning, NetworkConfig};
+use crate::error::ModelError;
 use crate::init::ParamInit;
+
+/// Largest number of weights the per-level `linear` model may have (1 GiB of f32): beyond it a
+/// full map per level is a configuration mistake, not a model.
+const LINEAR_MAX_WEIGHTS: usize = 1 << 28;
+
+/// The `[model]` table of `kind = "linear"`: [`LinearDenoiser`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearConfig {
+    /// `Q` in `W = Q·I` at the start, every mode's initial gain (default 0).
+    #[serde(default)]
+    pub init_gain: f64,
+}
+
+impl NetworkConfig for LinearConfig {
+    type Network = LinearDenoiser;
+
+    fn validate(&self, [c, h, w]: [usize; 3], levels: usize) -> Result<(), ModelError> {
+        check_gain(self.init_gain)?;
+        let dim = c * h * w;
+        if levels.saturating_mul(dim).saturating_mul(dim) > LINEAR_MAX_WEIGHTS {
+            return Err(ModelError::config(
+                "model.kind",
+                "linear",
+                format!(
+                    "a model that fits in memory: {levels} levels × ({dim})² weights is over \
+                     2^28; use fewer levels (an edm schedule with few steps) or smaller images"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn init(&self, [c, h, w]: [usize; 3], levels: usize, init: &mut ParamInit) -> LinearDenoiser {
+        LinearDenoiser::new(levels, c * h * w, self.init_gain, init)
+    }
+}
+
+/// An initial gain must be a finite number (`linear`, `circulant`).
+pub(super) fn check_gain(gain: f64) -> Result<(), ModelError> {
+    if gain.is_finite() {
+        Ok(())
+    } else {
+        Err(ModelError::config(
+            "model.init_gain",
+            gain,
+            "a finite number",
+        ))
+    }
+}
 
 /// A full affine map per noise level on `C×H×W` images (`D = CHW` inputs and outputs).
 #[derive(Module, Debug)]

@@ -1,14 +1,83 @@
 //! The `mlp` denoiser: the flattened image through residual MLP blocks conditioned on a
 //! sinusoidal time embedding (the spectral-bias paper's MLP denoiser).
 
-use super::activation::silu;
 use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
-use super::Conditioning;
+use super::activation::silu;
 use super::embedding::sinusoidal;
+use super::{Conditioning, NetworkConfig};
+use crate::error::ModelError;
 use crate::init::ParamInit;
+
+/// The `[model]` table of `kind = "mlp"`: [`MlpDenoiser`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Residual blocks (default 4).
+    #[serde(default = "default_depth")]
+    pub depth: usize,
+    /// Hidden width (default 512).
+    #[serde(default = "default_width")]
+    pub width: usize,
+    /// Size of the sinusoidal time embedding (default 128, at least 2).
+    #[serde(default = "default_embedding")]
+    pub embedding: usize,
+}
+
+fn default_depth() -> usize {
+    4
+}
+fn default_width() -> usize {
+    512
+}
+fn default_embedding() -> usize {
+    128
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self {
+            depth: default_depth(),
+            width: default_width(),
+            embedding: default_embedding(),
+        }
+    }
+}
+
+impl NetworkConfig for MlpConfig {
+    type Network = MlpDenoiser;
+
+    fn validate(&self, _shape: [usize; 3], _levels: usize) -> Result<(), ModelError> {
+        for (key, value) in [
+            ("depth", self.depth),
+            ("width", self.width),
+            ("embedding", self.embedding),
+        ] {
+            if value == 0 {
+                return Err(ModelError::config(
+                    format!("model.{key}"),
+                    value,
+                    "at least 1",
+                ));
+            }
+        }
+        if self.embedding < 2 {
+            return Err(ModelError::config(
+                "model.embedding",
+                self.embedding,
+                "at least 2",
+            ));
+        }
+        Ok(())
+    }
+
+    fn init(&self, [c, h, w]: [usize; 3], _levels: usize, init: &mut ParamInit) -> MlpDenoiser {
+        MlpDenoiser::new(c * h * w, self.depth, self.width, self.embedding, init)
+    }
+}
 
 /// One residual block: `h + fc2(silu(fc1(norm(h)) + time(e)))`.
 #[derive(Module, Debug)]

@@ -9,12 +9,127 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
+use serde::{Deserialize, Serialize};
 
 use super::activation::silu;
-
-use super::Conditioning;
 use super::embedding::sinusoidal;
+use super::{Conditioning, NetworkConfig};
+use crate::error::ModelError;
 use crate::init::ParamInit;
+
+/// A U-Net size preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnetPreset {
+    /// [`UnetArch::tiny`].
+    Tiny,
+    /// [`UnetArch::paper`].
+    Paper,
+}
+
+/// The `[model]` table of `kind = "unet"`: [`UnetDenoiser`], a preset with any of its fields
+/// overridden.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnetConfig {
+    /// `tiny` (the default) or `paper`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<UnetPreset>,
+    /// Channel widths per level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<usize>>,
+    /// Residual blocks per level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<usize>,
+    /// Resolutions with self-attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Vec<usize>>,
+    /// GroupNorm groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
+}
+
+impl Default for UnetConfig {
+    /// The `tiny` preset.
+    fn default() -> Self {
+        Self::preset(UnetPreset::Tiny)
+    }
+}
+
+impl UnetConfig {
+    /// A preset without overrides.
+    pub fn preset(preset: UnetPreset) -> Self {
+        Self {
+            preset: Some(preset),
+            widths: None,
+            blocks: None,
+            attention: None,
+            groups: None,
+        }
+    }
+
+    /// The architecture: the preset (`tiny` when unset) with the overrides applied.
+    pub fn arch(&self) -> UnetArch {
+        let mut arch = match self.preset.unwrap_or(UnetPreset::Tiny) {
+            UnetPreset::Tiny => UnetArch::tiny(),
+            UnetPreset::Paper => UnetArch::paper(),
+        };
+        if let Some(w) = &self.widths {
+            arch.widths = w.clone();
+        }
+        if let Some(b) = self.blocks {
+            arch.blocks = b;
+        }
+        if let Some(a) = &self.attention {
+            arch.attention = a.clone();
+        }
+        if let Some(g) = self.groups {
+            arch.groups = g;
+        }
+        arch
+    }
+}
+
+impl NetworkConfig for UnetConfig {
+    type Network = UnetDenoiser;
+
+    fn validate(&self, [c, h, w]: [usize; 3], _levels: usize) -> Result<(), ModelError> {
+        let arch = self.arch();
+        if arch.widths.is_empty() || arch.widths.contains(&0) {
+            return Err(ModelError::config(
+                "model.widths",
+                format!("{:?}", arch.widths),
+                "a non-empty list of positive widths",
+            ));
+        }
+        if arch.blocks == 0 {
+            return Err(ModelError::config("model.blocks", 0, "at least 1"));
+        }
+        if arch.groups == 0 || arch.widths.iter().any(|w| w % arch.groups.min(*w) != 0) {
+            return Err(ModelError::config(
+                "model.groups",
+                arch.groups,
+                format!("a number of groups dividing every width {:?}", arch.widths),
+            ));
+        }
+        let factor = 1usize << (arch.widths.len() - 1);
+        if h != w || h % factor != 0 {
+            return Err(ModelError::config(
+                "model.widths",
+                format!("{:?}", arch.widths),
+                format!(
+                    "square images whose side divides by 2^(levels-1) = {factor}; the data is \
+                     {c}x{h}x{w} (pad or resize it)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn init(&self, [c, h, _]: [usize; 3], _levels: usize, init: &mut ParamInit) -> UnetDenoiser {
+        UnetDenoiser::new(c, h, &self.arch(), init)
+    }
+}
 
 /// The architecture of a U-Net (see [`UnetArch::tiny`] and [`UnetArch::paper`]).
 #[derive(Debug, Clone, PartialEq)]

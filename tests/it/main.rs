@@ -1,0 +1,4 @@
+//! Integration tests of the umbrella crate: one binary, each file a module (one link, not one per file).
+
+mod pipeline;
+mod properties;
