@@ -4,10 +4,9 @@
 //! batching), loaders for real formats, synthetic data with known spectra, transforms and
 //! statistics.
 //!
-//! [`run`] holds the work of the `sagd data` commands, of `sagd noise` (coloured noise into a
-//! `.npy`: drawing is `sagd-core`'s, the file is this crate's) and of `sagd verify --data` (the
-//! terminal-SNR check needs the data's spectrum), so a Rust pipeline calls them as the CLI
-//! does; its figures go through `sagd-plot`.
+//! Every dataset is named by a [`DataSpec`] (`mnist:DIR`, `shapes:n=64`, …, in the one
+//! `NAME:key=value` syntax of [`sagd_core::spec`]); the `sagd data` commands built on them are
+//! `sagd-runs`'.
 
 #![warn(missing_docs)]
 

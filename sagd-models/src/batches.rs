@@ -1,6 +1,6 @@
 //! The data side of training: each step's batch (images, levels, noise) drawn from the run's
 //! deterministic streams, on the host or on the training device, and handed to the
-//! [`loss`](crate::loss) module for its target.
+//! [`crate::loss`] module for its target.
 //!
 //! Every random draw of step `s` comes from a ChaCha8 stream keyed by the run's seed and `s`,
 //! and the data order from a per-epoch permutation keyed by the seed and the epoch, so a run

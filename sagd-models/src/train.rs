@@ -525,7 +525,7 @@ impl<'a> Run<'a> {
     /// and the run's last step; an early stop between them writes a row too, which a resume
     /// replaces (its window is kept open).
     fn log_row(&mut self, done: u64, end: u64, lr: f64, grad_norm: f64) -> Result<(), ModelError> {
-        let boundary = done % self.config.log_every == 0 || done == self.config.steps;
+        let boundary = done.is_multiple_of(self.config.log_every) || done == self.config.steps;
         if !(boundary || done == end) {
             return Ok(());
         }

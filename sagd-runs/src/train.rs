@@ -1,6 +1,6 @@
 //! The run behind `sagd train`: a run config (or the run directory's own, to resume) with the
 //! invocation's overrides, one trainer at a time in the run directory, and
-//! [`sagd_models::train`].
+//! [`sagd_models::train()`].
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -172,7 +172,7 @@ fn apply_devices(req: &TrainRequest, config: &mut RunConfig) -> Result<(), RunEr
 /// checkpoints than `keep_checkpoints` keeps).
 ///
 /// # Errors
-/// Those of [`resolve_config`] and [`sagd_models::train`]; [`RunError::Request`] while
+/// Those of [`resolve_config`] and [`sagd_models::train()`]; [`RunError::Request`] while
 /// another trainer works in `out`.
 pub fn train_run(
     req: &TrainRequest,
@@ -185,7 +185,7 @@ pub fn train_run(
 /// it before training starts).
 ///
 /// # Errors
-/// Those of [`sagd_models::train`]; [`RunError::Request`] while another trainer works in
+/// Those of [`sagd_models::train()`]; [`RunError::Request`] while another trainer works in
 /// `req.out`.
 pub fn train_resolved(
     req: &TrainRequest,

@@ -488,7 +488,7 @@ impl<'a> StageArgs<'a> {
     }
 }
 
-/// 1. The data, clean and corrupted.
+/// Stage 1: the data, clean and corrupted.
 fn preview_data(runner: &mut Runner<'_>, args: &StageArgs<'_>) -> Result<(), RunError> {
     let figures = args.out.join("figures");
     for (label, transform, file) in [
@@ -513,8 +513,8 @@ fn preview_data(runner: &mut Runner<'_>, args: &StageArgs<'_>) -> Result<(), Run
     Ok(())
 }
 
-/// 2. Training: a step-1 checkpoint first (the untrained baseline), then the whole run.
-/// Returns each model's run folder and its step-1 checkpoint.
+/// Stage 2, training: a step-1 checkpoint first (the untrained baseline), then the whole
+/// run. Returns each model's run folder and its step-1 checkpoint.
 fn train_models(
     runner: &mut Runner<'_>,
     args: &StageArgs<'_>,
@@ -579,8 +579,8 @@ fn train_first_step(
     Ok(first_checkpoint)
 }
 
-/// 3. Sampling: the untrained baseline, then each model, with the same sampler and seed.
-/// Returns each model's samples folder and its summary.
+/// Stage 3, sampling: the untrained baseline, then each model, with the same sampler and
+/// seed. Returns each model's samples folder and its summary.
 fn sample_models(
     runner: &mut Runner<'_>,
     args: &StageArgs<'_>,
@@ -616,7 +616,8 @@ fn sample_models(
 /// (clean, corrupted, FID) outputs.
 type Evaluated = (Value, Value, Vec<(Value, Value, Value)>);
 
-/// 4. Evaluation against clean and corrupted held-out data (and FID/KID with the weights).
+/// Stage 4: evaluation against clean and corrupted held-out data (and FID/KID with the
+/// weights).
 fn evaluate_models(
     runner: &mut Runner<'_>,
     args: &StageArgs<'_>,
@@ -675,7 +676,7 @@ struct Finished {
     weights: Option<PathBuf>,
 }
 
-/// 5. Figures, `summary.json` and `report.md`.
+/// Stage 5: figures, `summary.json` and `report.md`.
 fn write_report(
     req: &DemoRequest,
     plan: &Plan,

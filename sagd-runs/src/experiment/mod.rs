@@ -3,7 +3,7 @@
 //! samples and evaluates every arm and seed as ordinary `sagd` subcommands and writes the
 //! tables and figures:
 //!
-//! - [`file`]: the experiment file as written;
+//! - [`mod@file`]: the experiment file as written;
 //! - [`plan`]: the file loaded and checked, its jobs (arm-seed pairs) and each stage's command
 //!   line and where its output goes;
 //! - [`run`]: the orchestration ([`experiment_run`]): the stages as child processes;

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::error::RunError;
 
-use super::file::*;
+use super::file::{
+    EmergenceSettings, EvalSettings, ExperimentFile, ExperimentKind, SampleSettings,
+};
 
 fn invalid(message: impl Into<String>) -> RunError {
     RunError::Request(message.into())
@@ -121,7 +123,7 @@ impl StageCommand {
     /// Records that the stage finished with its arguments (atomically).
     ///
     /// # Errors
-    /// [`RunError::Output`] when the record cannot be written.
+    /// [`RunError::Write`] when the record cannot be written.
     pub fn record_done(&self) -> Result<(), RunError> {
         match &self.out {
             Some(out) => crate::output::write_text(&out.join(MARKER), &self.record),

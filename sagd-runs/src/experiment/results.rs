@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::error::RunError;
 
-use super::file::*;
-use super::plan::*;
+use super::file::{Arm, ExperimentKind};
+use super::plan::{Experiment, Job, StageKind, band_index};
 use crate::stages::shell_quote;
 
 /// Mean and (sample, n − 1) standard deviation; `None` for no values, sd 0 for one.

@@ -239,7 +239,7 @@ fn pca_variances(req: &PredictRequest) -> Result<(Vec<f64>, [usize; 3]), RunErro
 /// # Errors
 /// [`RunError::Request`] for bad settings (a spectrum that does not parse or fit the data,
 /// a PCA basis with shaped noise, fewer than 2 τ values, theory settings out of range, data
-/// without variance); [`EvalError::Dataset`] when the data cannot be read or parsed.
+/// without variance); [`RunError::Dataset`] when the data cannot be read or parsed.
 ///
 /// See the [module docs](self) for an example.
 pub fn predict_run(req: &PredictRequest) -> Result<PredictRun, RunError> {

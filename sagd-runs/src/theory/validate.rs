@@ -294,8 +294,8 @@ struct Checkpoint {
 /// # Errors
 /// [`RunError::Request`] for bad settings (non-grf data, images of more than 256 values for
 /// the affine models, levels outside 2 ..= 512, a non-Gaussian normalization, a step η at which
-/// gradient descent diverges, more than 2 000 000 steps needed); [`EvalError::Model`],
-/// [`EvalError::Sampler`] and [`RunError::Diverged`] while training or sampling; I/O and
+/// gradient descent diverges, more than 2 000 000 steps needed); [`RunError::Model`],
+/// [`RunError::Sampler`] and [`RunError::Diverged`] while training or sampling; I/O and
 /// figure errors writing the outputs.
 ///
 /// ```
