@@ -149,7 +149,12 @@ networks! {
 
 /// A one-line message for a `[model]` table the kind's config refuses, naming the key.
 fn keys_error(kind: &str, error: toml::de::Error) -> String {
-    let message = error.message().trim().replace('\n', " ");
+    // The full text names the key (`… in `depth``); the message alone would not.
+    let message = error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     format!("[model] kind = \"{kind}\": {message}")
 }
 
@@ -197,5 +202,66 @@ impl Net {
     ) -> Result<Self, ModelError> {
         config.validate(shape, levels)?;
         Ok(config.init(shape, levels, &mut ParamInit::new(seed, device)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Serialize)]
+    struct Table {
+        model: ModelConfig,
+    }
+
+    fn read(body: &str) -> Result<ModelConfig, String> {
+        toml::from_str::<Table>(&format!("[model]\n{body}\n"))
+            .map(|t| t.model)
+            .map_err(|e| e.message().replace('\n', " "))
+    }
+
+    #[test]
+    fn each_kind_reads_its_own_keys_and_writes_the_flat_table() {
+        let mlp = read("kind = \"mlp\"\ndepth = 3").unwrap();
+        assert_eq!(
+            mlp,
+            ModelConfig::Mlp(MlpConfig {
+                depth: 3,
+                ..MlpConfig::default()
+            })
+        );
+        // Written as it was read: `kind` first, then the kind's keys (defaults filled in).
+        let text = toml::to_string(&Table { model: mlp }).unwrap();
+        assert_eq!(
+            text,
+            "[model]\nkind = \"mlp\"\ndepth = 3\nwidth = 512\nembedding = 128\n"
+        );
+        let unet = read("kind = \"unet\"\npreset = \"paper\"\ngroups = 4").unwrap();
+        let text = toml::to_string(&Table { model: unet }).unwrap();
+        assert_eq!(
+            text,
+            "[model]\nkind = \"unet\"\npreset = \"paper\"\ngroups = 4\n"
+        );
+        assert_eq!(read("kind = \"linear\"").unwrap().kind(), "linear");
+    }
+
+    #[test]
+    fn wrong_keys_types_and_kinds_are_named() {
+        for (body, parts) in [
+            ("kind = \"mlp\"\ndepth = \"x\"", &["mlp", "depth"][..]),
+            ("kind = \"unet\"\nwidth = [1]", &["unet", "width", "widths"]),
+            ("kind = \"linear\"\ndepth = 2", &["linear", "depth"]),
+            (
+                "kind = \"resnet\"",
+                &["resnet", "linear, circulant, mlp, unet"],
+            ),
+            ("kind = 3", &["model.kind", "a string"]),
+            ("depth = 2", &["needs `kind`"]),
+        ] {
+            let e = read(body).unwrap_err();
+            for part in parts {
+                assert!(e.contains(part), "{body}: `{part}` missing from {e}");
+            }
+        }
     }
 }
