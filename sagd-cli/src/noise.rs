@@ -10,7 +10,6 @@ use sagd_core::{DynShape, Normalization, SpectrumSpec};
 use sagd_runs::noise::{NoiseRequest, noise_run};
 
 use crate::progress::progress_bar;
-use crate::usage;
 
 /// `sagd noise`.
 #[derive(Debug, Args)]
@@ -40,9 +39,6 @@ pub struct NoiseArgs {
 
 /// Runs `sagd noise`.
 pub fn run(args: &NoiseArgs) -> Result<ExitCode> {
-    if args.count == 0 {
-        return Err(usage("--count: must be at least 1"));
-    }
     let request = NoiseRequest {
         spectrum: args.spec.clone(),
         size: args.size,

@@ -128,15 +128,23 @@ fn request(args: &SampleArgs) -> Result<SampleRequest> {
         .map_err(usage)?;
     let spacing = args.spacing.parse::<Spacing>().map_err(usage)?;
     let prior = args.prior.parse::<Prior>().map_err(usage)?;
-    if args.eta != 0.0 && method != Method::Ddim {
+    if args.eta != 0.0 && !method.takes_eta() {
+        let takers = Method::ALL.into_iter().filter(|m| m.takes_eta());
         return Err(usage(format!(
-            "--eta {} applies to --sampler ddim only",
-            args.eta
+            "--eta {} applies to --sampler {} only",
+            args.eta,
+            Method::names(takers)
         )));
     }
-    if let (Some(form), Method::Ddim | Method::Ddpm) = (&args.form, method) {
+    if let Some(form) = args.form.as_deref().filter(|_| !method.takes_form()) {
+        let takers: Vec<&str> = Method::ALL
+            .into_iter()
+            .filter(|m| m.takes_form())
+            .map(Method::name)
+            .collect();
         return Err(usage(format!(
-            "--form {form} applies to --sampler euler and heun only"
+            "--form {form} applies to --sampler {} only",
+            takers.join(" and ")
         )));
     }
     let shape = match &args.shape {

@@ -31,7 +31,8 @@ pub struct TrainArgs {
     resume: bool,
     /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
     /// work); ndarray and libtorch are other CPU backends in builds with those features.
-    /// Overrides the config (a resumed run keeps its own).
+    /// Overrides the config (for a new run: a resumed run keeps its own, and another value is
+    /// refused).
     #[arg(long, value_parser = crate::parse::device)]
     device: Option<DeviceSpec>,
     /// Data-parallel training over several devices, comma-separated: `cuda:0,cuda:1` (each GPU
@@ -55,7 +56,8 @@ pub struct TrainArgs {
     /// Checkpoint interval. Overrides the config.
     #[arg(long)]
     checkpoint_every: Option<u64>,
-    /// Seed. Overrides the config (a resumed run keeps its own).
+    /// Seed. Overrides the config (for a new run: a resumed run keeps its own, and another
+    /// value is refused).
     #[arg(long)]
     seed: Option<u64>,
     /// Train even if the terminal-SNR check finds modes the noise never drowns.

@@ -115,7 +115,8 @@ impl FromStr for DeviceSpec {
                 Some(("cuda", n)) => n.parse().map(|n| Self::Cuda(Some(n))).map_err(|_| {
                     bad(
                         "cuda:N with N a GPU index (0, 1, …), in CUDA's order (nvidia-smi's \
-                         with CUDA_DEVICE_ORDER=PCI_BUS_ID)",
+                         with CUDA_DEVICE_ORDER=PCI_BUS_ID); several GPUs are a device list \
+                         (--devices cuda:0,cuda:1)",
                     )
                 }),
                 Some(("cpu", _)) => Err(bad(
@@ -214,12 +215,14 @@ pub fn parse_device_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<DeviceSpec>
                     DeviceError::invalid(
                         "devices",
                         &list,
-                        format!("`{entry}`: cpu, cuda or cuda:N"),
+                        format!("cpu, cuda or cuda:N for every entry, not `{entry}`"),
                     )
                 }
-                DeviceError::Invalid { expected, .. } => {
-                    DeviceError::invalid("devices", &list, format!("`{entry}`: {expected}"))
-                }
+                DeviceError::Invalid { expected, .. } => DeviceError::invalid(
+                    "devices",
+                    &list,
+                    format!("cpu, cuda or cuda:N for every entry, not `{entry}`: {expected}"),
+                ),
                 other => other,
             })
         })
@@ -264,7 +267,7 @@ pub fn check_replicas(
         return Err(DeviceError::invalid(
             "devices",
             &list,
-            format!("`{other}`: cpu, cuda or cuda:N"),
+            format!("cpu, cuda or cuda:N for every entry, not `{other}`"),
         ));
     }
     let kinds: std::collections::BTreeSet<&str> = devices.iter().map(|d| d.kind()).collect();
@@ -552,7 +555,12 @@ mod tests {
             (cuda, vec!["cuda:1", "cuda:1"], 8, "cuda:1 appears twice"),
             (cuda, vec!["cuda", "cuda:0"], 8, "appears twice"),
             (cpu, vec!["cpu", "cpu", "cpu"], 32, "batch = 30 or 33"),
-            (cpu, vec!["wgpu"], 8, "`wgpu`: cpu, cuda or cuda:N"),
+            (
+                cpu,
+                vec!["wgpu"],
+                8,
+                "cpu, cuda or cuda:N for every entry, not `wgpu`",
+            ),
         ] {
             let e = check_replicas(device, &list(&entries), batch).unwrap_err();
             assert!(
@@ -564,6 +572,11 @@ mod tests {
         assert!(e.to_string().contains("without an index"), "{e}");
         let e = parse_device_list(&["cpu", " "]).unwrap_err().to_string();
         assert!(e.contains("entry 2 is empty"), "{e}");
+        let e = parse_device_list(&["cpu", "gpu"]).unwrap_err().to_string();
+        assert!(
+            e.contains("cpu, cuda or cuda:N for every entry, not `gpu`"),
+            "{e}"
+        );
         let e = parse_device_list(&["cpu", "cpu:1"])
             .unwrap_err()
             .to_string();

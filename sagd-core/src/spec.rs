@@ -71,7 +71,10 @@ pub enum SpecError {
         known: String,
     },
     /// A value outside its key's domain.
-    #[error("`{input}`: `{key}` = {value} is invalid: expected {expected}")]
+    #[error(
+        "`{input}`: `{key}` = {} is invalid: expected {expected}",
+        shown(value)
+    )]
     InvalidValue {
         /// The spec as written.
         input: String,
@@ -137,6 +140,11 @@ impl SpecError {
             known: list_or_none(known),
         }
     }
+}
+
+/// A value for a message: an empty one as `""`, so that `n=` reads as what it is.
+fn shown(value: &str) -> &str {
+    if value.is_empty() { "\"\"" } else { value }
 }
 
 fn list_or_none(items: &[&str]) -> String {

@@ -70,9 +70,10 @@ impl FromStr for Metric {
             .into_iter()
             .find(|m| m.name() == s.trim())
             .ok_or_else(|| {
+                let names: Vec<&str> = Metric::ALL.into_iter().map(Metric::name).collect();
                 EvalError::input(
                     "metrics",
-                    format!("unknown metric `{s}`; expected fid, kid, pr or spectral"),
+                    format!("unknown metric `{s}`; expected one of {}", names.join(", ")),
                 )
             })
     }
@@ -89,9 +90,10 @@ pub fn parse_metrics(list: &str) -> Result<BTreeSet<Metric>, EvalError> {
         .map(str::parse)
         .collect::<Result<BTreeSet<Metric>, _>>()?;
     if metrics.is_empty() {
+        let names: Vec<&str> = Metric::ALL.into_iter().map(Metric::name).collect();
         return Err(EvalError::input(
             "metrics",
-            "an empty list; expected some of fid, kid, pr, spectral",
+            format!("an empty list; expected some of {}", names.join(", ")),
         ));
     }
     Ok(metrics)

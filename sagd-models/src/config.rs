@@ -415,13 +415,15 @@ pub struct ResumeConflict {
     pub requested: String,
 }
 
-/// A TOML error on one line: `line L, column C: message` (the parser's own rendering spans
-/// several lines with a caret).
+/// A TOML error on one line: `line L, column C (`the line`): message` (the parser's own
+/// rendering spans several lines with a caret). An error of a `[model]` key (`model.KEY: …`,
+/// raised once the table's `kind` is known) points at that key's own line.
 fn toml_error_line(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim().replace('\n', "; ");
-    match error.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
+    let start = model_key_offset(text, &message).or(error.span().map(|s| s.start));
+    match start {
+        Some(start) => {
+            let before = text.get(..start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             // The line itself names the key at fault.
@@ -430,6 +432,28 @@ fn toml_error_line(text: &str, error: &toml::de::Error) -> String {
         }
         None => message,
     }
+}
+
+/// The byte offset of the value of `KEY` in the `[model]` table of `text`, for a message
+/// `model.KEY: …`.
+fn model_key_offset(text: &str, message: &str) -> Option<usize> {
+    let key = message.strip_prefix("model.")?.split(':').next()?;
+    let mut offset = 0;
+    let mut in_model = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_model = trimmed.trim_end().starts_with("[model]");
+        } else if in_model
+            && let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let value = rest.trim_start()[1..].trim_start();
+            return Some(offset + line.len() - value.len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn first_difference(a: &toml::Value, b: &toml::Value, path: &str) -> Option<String> {
@@ -494,7 +518,14 @@ mod tests {
         let e = parse("[data]\nspec = \"shapes\"\n[model]\nkind = \"unet\"\nwidth = [1]\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("width"), "{e}");
+        assert!(e.contains("line 5") && e.contains("model.width"), "{e}");
+        let e = parse("[data]\nspec = \"shapes\"\n[model]\nkind = \"mlp\"\ndepth = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 5, column 9 (`depth = \"x\"`)") && e.contains("model.depth"),
+            "{e}"
+        );
         let e = parse("[data]\nspec = \"shapes\"\n[optimizer]\nlr = -1.0\n")
             .unwrap_err()
             .to_string();

@@ -41,12 +41,15 @@ pub struct NoiseSummary {
 /// images.
 ///
 /// # Errors
-/// [`RunError::Core`] when the spectrum cannot be evaluated on the grid; [`RunError::Npy`]
-/// when the file cannot be written.
+/// [`RunError::Request`] for a count of 0; [`RunError::Core`] when the spectrum cannot be
+/// evaluated on the grid; [`RunError::Npy`] when the file cannot be written.
 pub fn noise_run(
     request: &NoiseRequest,
     progress: &mut dyn FnMut(usize),
 ) -> Result<NoiseSummary, RunError> {
+    if request.count == 0 {
+        return Err(RunError::request("--count: must be at least 1"));
+    }
     let cov = SpectralCovariance::new(
         request.spectrum.spectrum(),
         request.size.dims(),

@@ -495,18 +495,15 @@ fn check_shape(asked: Option<[usize; 3]>, source: &Sampled) -> Result<(), RunErr
     }
 }
 
-/// The sampler a request asks for, checked against the source's levels (default steps: 50,
-/// at most the levels; the whole schedule for DDPM).
+/// The sampler a request asks for, checked against the source's levels (default steps:
+/// [`Method::default_steps`]).
 fn sampler_config(args: &SampleRequest, source: &Sampled) -> Result<SamplerConfig, RunError> {
     let levels = source.denoiser.levels().len();
-    let default_steps = if args.method == Method::Ddpm {
-        levels
-    } else {
-        50.min(levels)
-    };
     let config = SamplerConfig {
         method: args.method,
-        steps: args.steps.unwrap_or(default_steps),
+        steps: args
+            .steps
+            .unwrap_or_else(|| args.method.default_steps(levels)),
         eta: args.eta,
         form: args.form,
         spacing: args.spacing,

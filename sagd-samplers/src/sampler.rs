@@ -267,31 +267,64 @@ pub enum Method {
     Heun,
 }
 
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Method {
+    /// Every method, in the order messages list them.
+    pub const ALL: [Method; 4] = [Method::Ddim, Method::Ddpm, Method::Euler, Method::Heun];
+
+    /// The name flags and configs use.
+    pub fn name(self) -> &'static str {
+        match self {
             Self::Ddim => "ddim",
             Self::Ddpm => "ddpm",
             Self::Euler => "euler",
             Self::Heun => "heun",
-        })
+        }
+    }
+
+    /// The steps it takes when none are asked on a schedule of `levels` levels: 50 (fewer on a
+    /// shorter schedule); DDPM's ancestral steps, the whole schedule.
+    pub fn default_steps(self, levels: usize) -> usize {
+        match self {
+            Self::Ddpm => levels,
+            _ => 50.min(levels),
+        }
+    }
+
+    /// True when the method takes DDIM's stochasticity η (`--eta`).
+    pub fn takes_eta(self) -> bool {
+        self == Self::Ddim
+    }
+
+    /// True when the method integrates the probability-flow ODE in a choice of variables
+    /// (`--form`).
+    pub fn takes_form(self) -> bool {
+        matches!(self, Self::Euler | Self::Heun)
+    }
+
+    /// The names of `methods` joined for a message (`ddim or ddpm`, `ddim, ddpm or heun`).
+    pub fn names(methods: impl IntoIterator<Item = Method>) -> String {
+        let names: Vec<&str> = methods.into_iter().map(Method::name).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            Some((last, _)) => last.to_string(),
+            None => String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 impl FromStr for Method {
     type Err = SamplerError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ddim" => Ok(Self::Ddim),
-            "ddpm" => Ok(Self::Ddpm),
-            "euler" => Ok(Self::Euler),
-            "heun" => Ok(Self::Heun),
-            other => Err(SamplerError::config(
-                "sampler",
-                other,
-                "ddim, ddpm, euler or heun",
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| SamplerError::config("sampler", s, Self::names(Self::ALL)))
     }
 }
 

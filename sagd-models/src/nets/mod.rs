@@ -147,15 +147,30 @@ networks! {
     Unet(UnetConfig, UnetDenoiser) = "unet",
 }
 
-/// A one-line message for a `[model]` table the kind's config refuses, naming the key.
+/// A one-line message for a `[model]` table the kind's config refuses: `model.KEY: …` when
+/// the error names a key (a wrong type, `in `KEY``; an unknown key), which
+/// [`RunConfig::from_toml`](crate::RunConfig::from_toml) then points at on its own line.
 fn keys_error(kind: &str, error: toml::de::Error) -> String {
     // The full text names the key (`… in `depth``); the message alone would not.
-    let message = error
+    let text = error
         .to_string()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    format!("[model] kind = \"{kind}\": {message}")
+    let named = |marker: &str| {
+        let start = text.find(marker)? + marker.len();
+        let end = text[start..].find('`')?;
+        Some(text[start..start + end].to_string())
+    };
+    let key = named("unknown field `").or_else(|| named(" in `"));
+    let message = match text.find(" in `") {
+        Some(i) => text[..i].to_string(),
+        None => text.clone(),
+    };
+    match key {
+        Some(key) => format!("model.{key}: {message} (kind = \"{kind}\")"),
+        None => format!("[model] kind = \"{kind}\": {message}"),
+    }
 }
 
 impl<'de> Deserialize<'de> for ModelConfig {

@@ -167,7 +167,15 @@ fn check_request(req: &DemoRequest) -> Result<Option<PathBuf>, RunError> {
             report_path.display()
         )));
     }
-    // A bad device or weights file is refused here, before minutes of work.
+    // A bad device or weights file is refused here, before minutes of work. The stages train
+    // with `--device`, which names a kind (a GPU is picked by `--devices`).
+    if let DeviceSpec::Cuda(Some(index)) = req.device {
+        return Err(RunError::request(format!(
+            "--device cuda:{index}: expected a device kind without an index (cpu, cuda); the \
+             demo trains on GPU 0 with `--device cuda` (CUDA_VISIBLE_DEVICES={index} selects \
+             GPU {index})"
+        )));
+    }
     req.device
         .open()
         .map_err(|e| RunError::request(e.to_string()))?;

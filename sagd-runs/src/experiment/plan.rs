@@ -248,7 +248,7 @@ impl Experiment {
                     .parse::<sagd_samplers::Method>()
                     .map_err(|e| bad(format!("[sample] {e}")))?;
                 sagd_eval::evaluate::parse_metrics(&eval.metrics)
-                    .map_err(|e| bad(format!("[eval] metrics: {e}")))?;
+                    .map_err(|e| bad(format!("[eval] {e}")))?;
                 sagd_datasets::transform::Pipeline::parse(&eval.transforms)
                     .map_err(|e| bad(format!("[eval] transforms: {e}")))?;
                 if !Path::new(&eval.reference).exists() {
