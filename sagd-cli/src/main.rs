@@ -24,7 +24,7 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sagd_runs::RunError;
 
 /// Spectrally anisotropic Gaussian diffusion: spectra, noise, verification, data, training,
@@ -111,9 +111,31 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The command line parsed into [`Cli`]. Every flag's value may look like a negative number
+/// (`--eta -0.5`), so a value out of range gets its own error rather than clap's "unexpected
+/// argument '-0'".
+fn parse_arguments() -> Result<Cli, clap::Error> {
+    let matches = with_negative_numbers(Cli::command()).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// `command` with negative numbers allowed as the value of each of its flags and those of its
+/// subcommands.
+fn with_negative_numbers(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            if arg.get_action().takes_values() {
+                arg.allow_negative_numbers(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(with_negative_numbers)
+}
+
 fn main() -> ExitCode {
     sagd_ops::link();
-    let cli = match Cli::try_parse() {
+    let cli = match parse_arguments() {
         Ok(cli) => cli,
         // Help and version go out as clap writes them; a usage error is one line (exit 2).
         Err(e) if !e.use_stderr() => {
@@ -148,6 +170,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Ctrl-C or a kill removes the temporary files of unfinished outputs before the process
+    // ends; without the handler (it failed to start) a signal only leaves them behind.
+    if let Err(e) = sagd_core::files::remove_temporaries_on_signal() {
+        eprintln!(
+            "warning: cannot watch for Ctrl-C ({e}); an interrupted write may leave a temporary file"
+        );
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Experiment(args) => experiment::run(&args),

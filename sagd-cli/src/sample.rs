@@ -174,7 +174,6 @@ fn request(args: &SampleArgs) -> Result<SampleRequest> {
 }
 
 /// Runs `sagd sample`.
-/// Runs `sagd sample`.
 pub fn run(args: &SampleArgs) -> Result<ExitCode> {
     let request = request(args)?;
     let bar = progress_bar(args.quiet, 0, "steps");
@@ -184,6 +183,13 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
             report.summary()
         ),
         SampleEvent::TerminalSnr(_) => {}
+        SampleEvent::Unfinished(out) => bar.suspend(|| {
+            eprintln!(
+                "note: {} holds samples.npy but no summary.json (a run that did not finish): \
+                 sampling again",
+                out.display()
+            )
+        }),
         SampleEvent::Started { total_steps } => bar.set_length(total_steps),
         SampleEvent::Step {
             done,

@@ -110,7 +110,6 @@ impl DatasetError {
         }
     }
 
-    /// An [`DatasetError::InvalidParam`] error.
     /// True for errors in what the user wrote (a spec, a transform, a parameter), which the CLI
     /// reports with exit code 2; unreadable or malformed files are runtime failures (1).
     pub fn is_usage(&self) -> bool {

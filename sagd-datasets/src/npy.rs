@@ -8,12 +8,12 @@
 //! `f8` and integer dtypes) and [`load_npy`], which turns an (N, H, W), (N, C, H, W) or
 //! (N, H, W, C) image array into a [`Dataset`].
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rayon::prelude::*;
+use sagd_core::files::{AtomicFile, WriteError};
 use thiserror::Error;
 
 use crate::dataset::{Dataset, Pixels};
@@ -75,40 +75,35 @@ fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
     out
 }
 
-/// Streams a float32 array into `path`, atomically.
+/// Streams a float32 array into `path`, atomically (through a
+/// [`sagd_core::files::AtomicFile`]: an unfinished writer, or one stopped by a signal, leaves
+/// nothing behind).
 #[derive(Debug)]
 pub struct NpyWriter {
-    path: PathBuf,
-    temp: PathBuf,
-    out: BufWriter<File>,
+    out: AtomicFile,
     shape: Vec<usize>,
     written: usize,
+}
+
+impl From<WriteError> for NpyError {
+    fn from(e: WriteError) -> Self {
+        NpyError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 impl NpyWriter {
     /// Starts writing an array of `shape` to `path` (through a temporary file beside it).
     pub fn create(path: &Path, shape: &[usize]) -> Result<Self, NpyError> {
-        let io = |source| NpyError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file_name = path.file_name().ok_or_else(|| {
-            io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a file path",
-            ))
-        })?;
-        let temp = path.with_file_name(format!(
-            ".{}.{}.tmp",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = File::create(&temp).map_err(io)?;
-        let mut out = BufWriter::new(file);
-        out.write_all(&header_f32(shape)).map_err(io)?;
+        let mut out = AtomicFile::create(path)?;
+        out.write_all(&header_f32(shape))
+            .map_err(|source| NpyError::Io {
+                path: out.temporary_path().to_path_buf(),
+                source,
+            })?;
         Ok(Self {
-            path: path.to_path_buf(),
-            temp,
             out,
             shape: shape.to_vec(),
             written: 0,
@@ -122,7 +117,7 @@ impl NpyWriter {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         self.out.write_all(&bytes).map_err(|source| NpyError::Io {
-            path: self.temp.clone(),
+            path: self.out.temporary_path().to_path_buf(),
             source,
         })?;
         self.written += values.len();
@@ -130,38 +125,17 @@ impl NpyWriter {
     }
 
     /// Checks the count, flushes, syncs and renames the file into place.
-    pub fn finish(mut self) -> Result<(), NpyError> {
+    pub fn finish(self) -> Result<(), NpyError> {
         let expected: usize = self.shape.iter().product();
         if self.written != expected {
-            let _ = std::fs::remove_file(&self.temp);
             return Err(NpyError::Count {
-                path: self.path.clone(),
+                path: self.out.path().to_path_buf(),
                 written: self.written,
                 expected,
-                shape: self.shape.clone(),
+                shape: self.shape,
             });
         }
-        let io = |path: &Path, source| NpyError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        self.out.flush().map_err(|e| io(&self.temp, e))?;
-        self.out
-            .get_ref()
-            .sync_all()
-            .map_err(|e| io(&self.temp, e))?;
-        std::fs::rename(&self.temp, &self.path).map_err(|e| io(&self.path, e))?;
-        self.temp = PathBuf::new();
-        Ok(())
-    }
-}
-
-impl Drop for NpyWriter {
-    fn drop(&mut self) {
-        // An unfinished writer leaves nothing behind.
-        if !self.temp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.temp);
-        }
+        Ok(self.out.commit()?)
     }
 }
 

@@ -2,9 +2,10 @@
 //! them, stored or deflated). The member `x.npy` is the array with key `x`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use sagd_core::files::AtomicFile;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
@@ -128,48 +129,26 @@ pub fn write_npz_f64(path: &Path, arrays: &[(&str, &[usize], &[f64])]) -> Result
             });
         }
     }
-    let file_name = path.file_name().ok_or_else(|| {
-        io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        )
-    })?;
-    let temp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = (|| -> Result<(), NpyError> {
-        let file = File::create(&temp).map_err(|e| io(&temp, e))?;
-        let mut zip = ZipWriter::new(BufWriter::new(file));
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Stored)
-            .large_file(true);
-        let zip_err = |e: zip::result::ZipError| io(&temp, std::io::Error::other(e));
-        for (key, shape, values) in arrays {
-            zip.start_file(format!("{key}.npy"), options)
-                .map_err(zip_err)?;
-            zip.write_all(&header_f64(shape))
-                .map_err(|e| io(&temp, e))?;
-            let mut bytes = Vec::with_capacity(values.len() * 8);
-            for v in values.iter() {
-                bytes.extend_from_slice(&v.to_le_bytes());
-            }
-            zip.write_all(&bytes).map_err(|e| io(&temp, e))?;
+    let mut out = AtomicFile::create(path)?;
+    let temp = out.temporary_path().to_path_buf();
+    let zip_err = |e: zip::result::ZipError| io(&temp, std::io::Error::other(e));
+    let mut zip = ZipWriter::new(&mut out);
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .large_file(true);
+    for (key, shape, values) in arrays {
+        zip.start_file(format!("{key}.npy"), options)
+            .map_err(zip_err)?;
+        zip.write_all(&header_f64(shape))
+            .map_err(|e| io(&temp, e))?;
+        let mut bytes = Vec::with_capacity(values.len() * 8);
+        for v in values.iter() {
+            bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let mut out = zip.finish().map_err(zip_err)?;
-        out.flush().map_err(|e| io(&temp, e))?;
-        out.get_ref().sync_all().map_err(|e| io(&temp, e))?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e);
+        zip.write_all(&bytes).map_err(|e| io(&temp, e))?;
     }
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        io(path, e)
-    })
+    zip.finish().map_err(zip_err)?;
+    Ok(out.commit()?)
 }
 
 fn missing_key(path: &Path, expected: &str, keys: &[String]) -> DatasetError {

@@ -6,8 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use sagd_datasets::Dataset;
 use sagd_datasets::stats::mean_pixel;
+use sagd_datasets::{Dataset, Pixels};
 use serde::Serialize;
 
 use crate::error::EvalError;
@@ -456,6 +456,132 @@ pub fn evaluate(
     {
         report.spectral = Some(spectral(samples, r)?);
     }
+    warnings.extend(degenerate_value_notes(samples, &report));
     report.warnings = warnings;
     Ok(report)
+}
+
+/// Explanations of values that look wrong but follow from the inputs: samples that are all one
+/// image (a collapsed model or sampler), a NaN log-RMS mode-variance error, a negative KID.
+fn degenerate_value_notes(samples: &Dataset, report: &EvalReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    if samples.len() > 1 && all_the_same_image(samples) {
+        notes.push(format!(
+            "all {} samples are the same image (a collapsed model or sampler?): they have no \
+             spread, so recall, KID and the mode variances compare nothing but that one image",
+            samples.len()
+        ));
+    }
+    if let Some(s) = &report.spectral
+        && s.mode_variance_log_rms.is_nan()
+    {
+        notes.push(
+            "the log-RMS mode-variance error is NaN: no mode has a positive variance in both \
+             sets (the samples or the reference do not vary), so the log ratio is undefined"
+                .to_string(),
+        );
+    }
+    if let Some(kid) = &report.kid
+        && kid.mean < 0.0
+    {
+        notes.push(format!(
+            "KID is negative ({:.6}): the unbiased estimator (MMD² without the diagonal terms) \
+             scatters around 0 when both sets come from one distribution; read it as 0 within \
+             its spread",
+            kid.mean
+        ));
+    }
+    notes
+}
+
+/// Whether every image of `set` equals the first, value for value.
+fn all_the_same_image(set: &Dataset) -> bool {
+    let n = set.image_len().max(1);
+    fn same<T: PartialEq>(values: &[T], n: usize) -> bool {
+        let first = &values[..n.min(values.len())];
+        values.chunks(n).all(|image| image == first)
+    }
+    match set.pixels() {
+        Pixels::U8(v) => same(v, n),
+        Pixels::F32(v) => same(v, n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(values: Vec<f32>) -> Dataset {
+        Dataset::new("t", [1, 4, 4], Pixels::F32(values), None).unwrap()
+    }
+
+    fn spectral_only() -> EvalOptions {
+        EvalOptions {
+            metrics: [Metric::Spectral].into_iter().collect(),
+            ..EvalOptions::default()
+        }
+    }
+
+    #[test]
+    fn collapsed_samples_and_their_nan_are_explained() {
+        let same = images(vec![0.5; 8 * 16]);
+        let varied = images(
+            (0..8 * 16)
+                .map(|i| ((i * 37) % 101) as f32 / 101.0)
+                .collect(),
+        );
+        let report = evaluate(
+            &same,
+            &Reference::Images(varied.clone()),
+            None,
+            &spectral_only(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let spectral = report.spectral.as_ref().unwrap();
+        assert!(spectral.mode_variance_log_rms.is_nan());
+        let notes = report.warnings.join("\n");
+        assert!(
+            notes.contains("all 8 samples are the same image"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("log-RMS mode-variance error is NaN"),
+            "{notes}"
+        );
+        // Varied samples draw neither note.
+        let report = evaluate(
+            &varied,
+            &Reference::Images(varied.clone()),
+            None,
+            &spectral_only(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn a_negative_kid_is_explained() {
+        let varied = images((0..8 * 16).map(|i| (i % 7) as f32 / 7.0).collect());
+        let mut report = evaluate(
+            &varied,
+            &Reference::Images(varied.clone()),
+            None,
+            &spectral_only(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let kid = |mean| Kid {
+            mean,
+            std: 0.01,
+            subsets: 100,
+            subset_size: 8,
+        };
+        report.kid = Some(kid(-0.056));
+        let notes = degenerate_value_notes(&varied, &report).join("\n");
+        assert!(notes.contains("KID is negative (-0.056000)"), "{notes}");
+        report.kid = Some(kid(0.01));
+        assert!(degenerate_value_notes(&varied, &report).is_empty());
+    }
 }

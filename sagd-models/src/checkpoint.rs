@@ -18,14 +18,14 @@
 //! absent in checkpoints written before it was recorded) and `checksum` = `fnv1a64:<16 hex digits>`: FNV-1a of the whole file, read with these 16 digits
 //! as `0`s, so that a change anywhere (metadata, tensor table, tensor bytes) is caught. Files are written to a temporary name, synced and renamed into place, so a kill never
 //! leaves a torn checkpoint. A file that is not safetensors, is truncated or extended, whose
+//! header lists a key twice (a tensor, a metadata key, a key inside either), whose
 //! checksum does not match, that lacks sagd's metadata, or whose tensors do not fit the model
 //! is refused with a message that names the file and the first tensor or key at fault.
 //!
 //! Version 1 (the `SAGDCKPT` container of `.ckpt` files) has no reader.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -378,29 +378,11 @@ impl Checkpoint {
         Ok(bytes)
     }
 
-    /// Writes the checkpoint to `path` atomically: into `path.tmp`, synced, then renamed.
+    /// Writes the checkpoint to `path` atomically (a [`sagd_core::files::write_atomic`]: a
+    /// temporary file beside it, synced, then renamed; removed on failure or a signal).
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
         let bytes = self.to_bytes(path)?;
-        let tmp = tmp_path(path);
-        let result = (|| {
-            let io = |e: std::io::Error| ModelError::io(&tmp, e);
-            let mut file = File::create(&tmp).map_err(io)?;
-            file.write_all(&bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            drop(file);
-            fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))?;
-            if let Some(dir) = path.parent() {
-                // Persist the rename itself; not every platform can open a directory.
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        sagd_core::files::write_atomic(path, &bytes).map_err(|e| ModelError::io(&e.path, e.source))
     }
 
     /// Reads and verifies a checkpoint.
@@ -457,6 +439,12 @@ impl Checkpoint {
         }
         let json = |k: &str| -> Result<serde_json::Value, ModelError> {
             let v = key(k)?;
+            if let Some(path) = first_duplicate_key(v.as_bytes()) {
+                return Err(bad(format!(
+                    "metadata `{k}` = {v:?} {}",
+                    duplicate_text(&path)
+                )));
+            }
             serde_json::from_str(v).map_err(|e| bad(format!("metadata `{k}` = {v:?}: {e}")))
         };
         let shape: [usize; 3] = serde_json::from_value(json("image_shape")?)
@@ -693,9 +681,13 @@ fn check_container(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::V
             bytes.len()
         ));
     }
+    let text = &bytes[8..header_end as usize];
+    // Before anything reads the header into a map, which would keep one of two equal keys.
+    if let Some(path) = first_duplicate_key(text) {
+        return Err(format!("its header {}", duplicate_text(&path)));
+    }
     let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..header_end as usize])
-            .map_err(|e| format!("unreadable safetensors header: {e}"))?;
+        serde_json::from_slice(text).map_err(|e| format!("unreadable safetensors header: {e}"))?;
     let data_end = header
         .iter()
         .filter(|(k, _)| k.as_str() != "__metadata__")
@@ -721,10 +713,95 @@ fn check_container(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::V
     Ok(header)
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
+/// The first key that an object of the JSON document `text` lists twice, after the keys of
+/// the objects that hold it (outermost first); `None` when every object's keys are distinct,
+/// or when `text` is not JSON (the parser then says what is wrong). A JSON map keeps one of
+/// two entries of a key silently (safetensors#401), so each is found here first.
+fn first_duplicate_key(text: &[u8]) -> Option<Vec<String>> {
+    serde_json::from_slice::<DuplicateKey>(text).ok()?.0
+}
+
+/// "lists `KEY` twice", with the objects that hold the key (innermost first).
+fn duplicate_text(path: &[String]) -> String {
+    let Some((key, outer)) = path.split_last() else {
+        return String::new();
+    };
+    let inside: String = outer
+        .iter()
+        .rev()
+        .map(|k| format!(" inside `{k}`"))
+        .collect();
+    format!(
+        "lists `{key}` twice{inside}: each tensor and metadata key may appear once (a reader \
+         keeps one of the two entries, so which one counts is undefined)"
+    )
+}
+
+/// What [`first_duplicate_key`] finds in one JSON value.
+struct DuplicateKey(Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for DuplicateKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DuplicateKeyVisitor)
+    }
+}
+
+/// Visits every value of a JSON document, keeping the first repeated key of an object.
+struct DuplicateKeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DuplicateKeyVisitor {
+    type Value = DuplicateKey;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<DuplicateKey, E> {
+        Ok(DuplicateKey(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<DuplicateKey, E> {
+        Ok(DuplicateKey(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<DuplicateKey, E> {
+        Ok(DuplicateKey(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<DuplicateKey, E> {
+        Ok(DuplicateKey(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<DuplicateKey, E> {
+        Ok(DuplicateKey(None))
+    }
+    fn visit_unit<E>(self) -> Result<DuplicateKey, E> {
+        Ok(DuplicateKey(None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DuplicateKey, A::Error> {
+        let mut first = None;
+        while let Some(DuplicateKey(found)) = seq.next_element()? {
+            first = first.or(found);
+        }
+        Ok(DuplicateKey(first))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<DuplicateKey, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut first = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let DuplicateKey(inner) = map.next_value()?;
+            if first.is_some() {
+                continue;
+            }
+            if seen.contains(&key) {
+                first = Some(vec![key]);
+                continue;
+            }
+            if let Some(mut path) = inner {
+                path.insert(0, key.clone());
+                first = Some(path);
+            }
+            seen.insert(key);
+        }
+        Ok(DuplicateKey(first))
+    }
 }
 
 /// The file name of the checkpoint at `step`: `step-NNNNNNNN.safetensors`.
@@ -857,7 +934,11 @@ mod tests {
                 assert_eq!(bits(w), bits(g), "{group:?}");
             }
         }
-        assert!(!tmp_path(&path).exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "a temporary left"
+        );
         assert_eq!(list(dir.path()).unwrap(), vec![(7, path.clone())]);
         // Writing what was read gives the same bytes: the encoding is canonical.
         let again = dir.path().join("again.safetensors");
@@ -1002,7 +1083,11 @@ mod tests {
         let path = dir.path().join("c.safetensors");
         let e = c.write(&path).unwrap_err().to_string();
         assert!(e.contains("`ema.w`"), "{e}");
-        assert!(!path.exists() && !tmp_path(&path).exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "a file left"
+        );
     }
 
     #[test]
@@ -1025,6 +1110,79 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("`b`") && e.contains("needs 12 bytes"), "{e}");
+    }
+
+    /// The JSON header of safetensors `bytes`, without its padding.
+    fn header_text(bytes: &[u8]) -> String {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        String::from_utf8(bytes[8..8 + n].to_vec())
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    /// `bytes` with `header` in place of its JSON header and the checksum sealed again, so
+    /// that the edit is all that is wrong with the file.
+    fn with_header(bytes: &[u8], header: &str) -> Vec<u8> {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut text = header.as_bytes().to_vec();
+        text.resize(text.len().next_multiple_of(8), b' ');
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend(&text);
+        out.extend(&bytes[8 + n..]);
+        let digits = checksum_digits(&out).unwrap();
+        out[digits.clone()].copy_from_slice(b"0000000000000000");
+        let hash = checksum_text(fnv1a64([&out[..]]));
+        out[digits].copy_from_slice(&hash.as_bytes()[CHECKSUM_PREFIX.len()..]);
+        out
+    }
+
+    /// A key listed twice (safetensors#401) is refused by name before any other check, whether
+    /// its two entries agree or not, among the tensors, in `__metadata__`, inside a tensor's
+    /// entry and inside a JSON metadata value.
+    #[test]
+    fn duplicated_header_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        sample().write(&path).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        let header = header_text(&bytes);
+        let read = |header: &str| Checkpoint::from_bytes(&with_header(&bytes, header), &path);
+        // The helper re-seals faithfully: the untouched header reads.
+        assert!(read(&header).is_ok());
+
+        let start = header.find("\"w\":{").unwrap();
+        let entry = &header[start..=start + header[start..].find('}').unwrap()];
+        let equal = header.replacen(entry, &format!("{entry},{entry}"), 1);
+        let other = entry.replace("\"shape\":[2,3]", "\"shape\":[3,2]");
+        assert_ne!(other, entry);
+        let differing = header.replacen(entry, &format!("{entry},{other}"), 1);
+        for tampered in [&equal, &differing] {
+            let e = read(tampered).unwrap_err().to_string();
+            assert!(e.contains("its header lists `w` twice:"), "{e}");
+            assert!(!e.contains("data_offsets") && !e.contains("`b`"), "{e}");
+        }
+
+        let step = header.replacen("\"step\":\"7\"", "\"step\":\"7\",\"step\":\"7\"", 1);
+        let e = read(&step).unwrap_err().to_string();
+        assert!(
+            e.contains("lists `step` twice inside `__metadata__`"),
+            "{e}"
+        );
+        let dtype = header.replacen(
+            entry,
+            &entry.replace("\"dtype\"", "\"dtype\":\"F32\",\"dtype\""),
+            1,
+        );
+        let e = read(&dtype).unwrap_err().to_string();
+        assert!(e.contains("lists `dtype` twice inside `w`"), "{e}");
+        let window = header.replacen("\\\"steps\\\":2", "\\\"steps\\\":2,\\\"steps\\\":2", 1);
+        assert_ne!(window, header);
+        let e = read(&window).unwrap_err().to_string();
+        assert!(
+            e.contains("metadata `log_window`") && e.contains("lists `steps` twice"),
+            "{e}"
+        );
     }
 
     #[test]

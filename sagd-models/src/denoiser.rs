@@ -12,7 +12,7 @@ use sagd_core::{
 
 use crate::checkpoint::{Checkpoint, Group};
 use crate::config::RunConfig;
-use crate::error::ModelError;
+use crate::error::{ModelError, WeightsCheck};
 use crate::nets::{Conditioning, Net};
 use crate::params;
 use crate::range::OutputRange;
@@ -229,11 +229,20 @@ pub fn load_net(
     )?;
     let infos = params::param_infos(&net);
     let group = if ema { Group::Ema } else { Group::Model };
-    let owned: Vec<Vec<f32>> = ckpt
-        .values_for(path, group, &infos)?
-        .into_iter()
-        .map(<[f32]>::to_vec)
-        .collect();
+    let values = ckpt.values_for(path, group, &infos)?;
+    let keys = infos.iter().map(|i| group.key(&i.name));
+    if let WeightsCheck::NonFinite { tensor, value } = WeightsCheck::of(keys.zip(values.clone())) {
+        return Err(ModelError::checkpoint(
+            path,
+            format!(
+                "its weights are not finite: `{tensor}` holds {value} (the first tensor with a \
+                 non-finite value), so the network's outputs would not be either; the run had \
+                 diverged before this checkpoint (step {}) was written: use an earlier one",
+                ckpt.header.step
+            ),
+        ));
+    }
+    let owned: Vec<Vec<f32>> = values.into_iter().map(<[f32]>::to_vec).collect();
     let net = params::replace_params(net, &params::from_host(&owned, device), false);
     Ok((net, config, ckpt))
 }

@@ -118,14 +118,18 @@ pub(crate) fn refuse_existing_run(
     }
 }
 
-/// Removes what a kill during a checkpoint write leaves: its temporary file.
+/// Removes what a kill during a checkpoint write leaves: its temporary file
+/// (`.step-N.safetensors.PID-K.tmp` of a process that is gone, or the `step-N.safetensors.tmp`
+/// of older versions).
 pub(crate) fn clear_temporary_checkpoints(dir: &Path) {
+    let checkpoint = format!(".{}", checkpoint::EXTENSION);
+    sagd_core::files::remove_stale_temporaries_in(dir, |name| name.ends_with(&checkpoint));
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
-    let suffix = format!(".{}.tmp", checkpoint::EXTENSION);
+    let older = format!("{checkpoint}.tmp");
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().ends_with(&suffix) {
+        if entry.file_name().to_string_lossy().ends_with(&older) {
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -20,13 +20,14 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use sagd_core::NoiseLevel;
 use sagd_core::device::open_replicas;
 use sagd_core::files::write_atomic;
 
 use crate::batches::BatchSource;
 use crate::checkpoint::{self, Checkpoint, Group, Header, LogWindow, TensorEntry};
 use crate::config::RunConfig;
-use crate::error::ModelError;
+use crate::error::{ModelError, NonFiniteStop, WeightsCheck};
 use crate::loss::Batch;
 use crate::nets::Net;
 use crate::optim::{Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, global_norm};
@@ -416,11 +417,14 @@ impl<'a> Run<'a> {
         warn_about_replicas(config, observer);
         let source = batch_source(config, parallel.first())?;
         let shape = source.shape();
-        check_terminal_snr(config, &source, observer)?;
+        let levels = config.schedule.levels()?;
+        // The network's checks against the data's shape come first: a config mistake.
+        config.model.validate(shape, levels.len())?;
+        preflight(config, &source, &levels, observer)?;
         let net = Net::build(
             &config.model,
             shape,
-            config.schedule.levels()?.len(),
+            levels.len(),
             config.seed,
             &parallel.first().clone().autodiff(),
         )?;
@@ -490,15 +494,13 @@ impl<'a> Run<'a> {
         let device = self.parallel.first().clone();
         let batch = self.source.batch(step, self.config.batch, &device)?;
         let lr = self.config.optimizer.lr_at(step, self.config.steps);
-        let output = self
-            .parallel
-            .step(&mut self.state, &batch, lr)
-            .map_err(|(what, value)| ModelError::NonFinite {
-                step: step + 1,
-                what,
-                value,
-                last_checkpoint: shown(self.last_checkpoint.as_deref()),
-            })?;
+        let output = match self.parallel.step(&mut self.state, &batch, lr) {
+            Ok(output) => output,
+            Err((what, value)) => {
+                let weights = self.weights_check();
+                return Err(self.stopped(step + 1, what, value, weights));
+            }
+        };
         let done = step + 1;
         self.last_loss = Some(output.loss);
         self.window.push(output.loss);
@@ -554,14 +556,14 @@ impl<'a> Run<'a> {
         ckpt.header.log_window = self.window;
         ckpt.header.output_range = Some(self.output_range);
         // A checkpoint is only ever "the last good one" if every stored value is finite.
-        if let Some(bad) = ckpt.values.iter().flatten().find(|v| !v.is_finite()) {
-            let newest = checkpoint::list(&self.checkpoints)?;
-            return Err(ModelError::NonFinite {
-                step,
-                what: "weights",
-                value: *bad as f64,
-                last_checkpoint: shown(newest.last().map(|(_, p)| p.as_path())),
-            });
+        let keys = ckpt
+            .header
+            .tensors
+            .iter()
+            .map(|e| e.group.key(&e.info.name));
+        let weights = WeightsCheck::of(keys.zip(ckpt.values.iter().map(Vec::as_slice)));
+        if let WeightsCheck::NonFinite { value, .. } = weights {
+            return Err(self.stopped(step, "weights", value as f64, weights));
         }
         ckpt.write(&path)?;
         let all = checkpoint::list(&self.checkpoints)?;
@@ -569,6 +571,39 @@ impl<'a> Run<'a> {
             let _ = fs::remove_file(old);
         }
         Ok(path)
+    }
+
+    /// The network's weights, checked for a non-finite value.
+    fn weights_check(&self) -> WeightsCheck {
+        let infos = params::param_infos(&self.state.net);
+        let values = params::to_host(&params::flat_params(&self.state.net));
+        WeightsCheck::of(
+            infos
+                .iter()
+                .map(|i| i.name.clone())
+                .zip(values.iter().map(Vec::as_slice)),
+        )
+    }
+
+    /// The error for a non-finite `what` (`value`) at step `step`, the run's `weights`
+    /// checked, with the newest checkpoint that is still good.
+    fn stopped(
+        &self,
+        step: u64,
+        what: &'static str,
+        value: f64,
+        weights: WeightsCheck,
+    ) -> ModelError {
+        let mut stop = NonFiniteStop {
+            step,
+            what,
+            value,
+            weights,
+            last_good: None,
+            lr: self.config.optimizer.lr,
+        };
+        stop.last_good = last_good_checkpoint(&self.checkpoints, stop.bad_weights_step());
+        ModelError::NonFinite(Box::new(stop))
     }
 
     /// The summary of an invocation from `start` to `end`; a run that took no step still
@@ -588,9 +623,20 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A path for a message, or `none`.
-fn shown(path: Option<&Path>) -> String {
-    path.map_or("none".to_string(), |p| p.display().to_string())
+/// The newest checkpoint in `dir` saved before step `bad` whose weights (and EMA) are all
+/// finite.
+fn last_good_checkpoint(dir: &Path, bad: u64) -> Option<(u64, PathBuf)> {
+    let all = checkpoint::list(dir).ok()?;
+    all.into_iter()
+        .rev()
+        .filter(|(step, _)| *step < bad)
+        .find(|(_, path)| {
+            Checkpoint::read(path).is_ok_and(|c| {
+                [Group::Model, Group::Ema]
+                    .iter()
+                    .all(|&g| c.group(g).iter().all(|v| v.iter().all(|x| x.is_finite())))
+            })
+        })
 }
 
 /// Warns when CPU replicas outnumber the cores (each is a thread on the one CPU device).
@@ -624,19 +670,75 @@ fn batch_source(config: &RunConfig, device: &Device) -> Result<BatchSource, Mode
     Ok(source)
 }
 
-/// The pre-flight check: the forward process must drown the data in every mode at `t = T`.
-/// Refuses (unless `allow_low_terminal_noise`) when the signal dominates some mode; warns when
-/// some mode keeps a noticeable SNR.
-fn check_terminal_snr(
+/// The pre-flight checks on up to 2048 training images (after the transforms): a warning when
+/// their scale is far from the one the noise schedule expects ([`data_scale_warning`]), then
+/// the terminal-SNR check ([`check_terminal_snr`]).
+fn preflight(
     config: &RunConfig,
     source: &BatchSource,
+    levels: &[NoiseLevel],
     observer: &mut dyn FnMut(&Event),
 ) -> Result<(), ModelError> {
-    let Some(&terminal) = config.schedule.levels()?.last() else {
+    let Some(&terminal) = levels.last() else {
         return Ok(());
     };
     let preview = source.preview(2048)?;
-    let signal = sagd_datasets::stats::second_moment_spectrum(&preview)?;
+    let noise_rms = mean(&source.covariance().power()).sqrt();
+    if let Some(warning) = data_scale_warning(&preview.to_f32(), noise_rms, levels) {
+        observer(&Event::Warning(warning));
+    }
+    check_terminal_snr(config, source, &preview, terminal, observer)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// A warning when the training data are far outside the scale the noise schedule expects.
+///
+/// The rule: at level `t` the data's per-pixel RMS `r` (mean included) faces the noise's
+/// `σ_t·n` (`n` the RMS of the spectrum's noise per pixel, 1 with `energy` normalization),
+/// shrunk by `√ᾱ_t`: a signal-to-noise ratio `ᾱ_t r² / (σ_t n)²`. The schedule spans the
+/// ratios a model learns from only when that ratio crosses 1 between its least and most noisy
+/// levels, i.e. when `r` lies between `n·min σ_t/√ᾱ_t` and `n·max σ_t/√ᾱ_t` (0.01 and about
+/// 157 for `ddpm-linear` with `energy`). Above, the data outweigh the noise at every level;
+/// below, the noise hides them at every level.
+pub fn data_scale_warning(data: &[f32], noise_rms: f64, levels: &[NoiseLevel]) -> Option<String> {
+    let rms =
+        (data.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / data.len().max(1) as f64).sqrt();
+    let largest = data.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()));
+    let ratios = levels.iter().map(|l| l.sigma / l.alpha_bar.sqrt());
+    let (low, high) = ratios.fold((f64::INFINITY, 0.0f64), |(lo, hi), r| {
+        (lo.min(r), hi.max(r))
+    });
+    let (low, high) = (low * noise_rms, high * noise_rms);
+    let fix = "the noise schedule expects data of about unit scale: rescale them (data in \
+               [0, 1] by the `scale` transform, to [-1, 1])";
+    let consequence = if rms > high {
+        "the data outweigh the noise at every level, so the model learns the noise only"
+    } else if rms < low {
+        "the noise hides the data at every level, so the model learns nothing of them"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the training data have RMS {rms:.3e} per pixel (largest |x| = {largest:.3e}, after the \
+         transforms), outside [{low:.3e}, {high:.3e}], the noise scales the schedule spans \
+         (σ_t/√ᾱ_t times the noise's RMS per pixel): {consequence}; {fix}"
+    ))
+}
+
+/// The terminal-SNR check on the `preview` images: the forward process must drown the data in
+/// every mode at `t = T` (the `terminal` level). Refuses (unless `allow_low_terminal_noise`)
+/// when the signal dominates some mode; warns when some mode keeps a noticeable SNR.
+fn check_terminal_snr(
+    config: &RunConfig,
+    source: &BatchSource,
+    preview: &sagd_datasets::Dataset,
+    terminal: NoiseLevel,
+    observer: &mut dyn FnMut(&Event),
+) -> Result<(), ModelError> {
+    let signal = sagd_datasets::stats::second_moment_spectrum(preview)?;
     let report = sagd_core::terminal::terminal_snr(source.covariance(), &signal, terminal)?;
     if report.signal_dominates() && !config.allow_low_terminal_noise {
         return Err(ModelError::TerminalSnr(format!(

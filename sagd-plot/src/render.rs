@@ -14,12 +14,9 @@
 //! non-positive values on log axes) never panics: such values are skipped or
 //! drawn in a distinct colour.
 
-use std::fs;
-use std::io::Write;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::image::codecs::png::PngEncoder;
 use ::image::{ExtendedColorType, ImageEncoder};
@@ -1307,10 +1304,9 @@ fn heatmap_canvas_size(layout: &HeatLayout, with_profile: bool) -> (usize, usize
 // Output
 // ---------------------------------------------------------------------------
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Encode `data` as PNG and write it to `path` atomically (temporary file in
-/// the same directory, then rename).
+/// Encode `data` as PNG and write it to `path` atomically
+/// ([`sagd_core::files::write_atomic`]: a temporary file beside it, then a rename; nothing
+/// is left behind on failure or a signal).
 fn write_png_atomic(
     path: &Path,
     data: &[u8],
@@ -1324,40 +1320,11 @@ fn write_png_atomic(
     PngEncoder::new(&mut bytes)
         .write_image(data, w, h, colour)
         .with_context(|| format!("encoding PNG for {}", path.display()))?;
-
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("output path {} has no file name", path.display()))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .with_context(|| format!("creating temporary file {}", tmp.display()))?;
-        f.write_all(&bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("flushing {}", tmp.display()))?;
-        drop(f);
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    // The caller's PlotError names `path`.
-    result
+    // The caller's PlotError names `path`; the cause names the file that failed.
+    sagd_core::files::write_atomic(path, &bytes).map_err(|e| {
+        let at = e.path.clone();
+        anyhow::Error::new(e.source).context(format!("writing {}", at.display()))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1367,6 +1334,7 @@ fn write_png_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn decode(path: &Path) -> ::image::DynamicImage {
         ::image::open(path).expect("output decodes as an image")

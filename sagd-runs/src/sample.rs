@@ -219,6 +219,9 @@ pub enum SampleEvent<'a> {
         /// The noise level `σ` the step started from.
         sigma: f64,
     },
+    /// The output folder holds `samples.npy` but no `summary.json` (written last): an earlier
+    /// run stopped before it finished (a full disk, a kill), and its outputs are replaced.
+    Unfinished(&'a Path),
 }
 
 /// Where the samples came from, as `summary.json`'s `source` writes it.
@@ -579,11 +582,17 @@ pub fn sample_run(
     }
     check_counts(args, source.denoiser.shape().numel())?;
     let samples_path = args.out.join("samples.npy");
+    let summary_path = args.out.join("summary.json");
+    // summary.json is written last: without it the samples are what a run that stopped early
+    // (a full disk, a kill) left, and this run finishes the job.
     if samples_path.exists() && !args.overwrite {
-        return Err(invalid(format!(
-            "{} exists; pass --overwrite or choose another --out",
-            samples_path.display()
-        )));
+        if summary_path.exists() {
+            return Err(invalid(format!(
+                "{} exists; pass --overwrite or choose another --out",
+                samples_path.display()
+            )));
+        }
+        progress(SampleEvent::Unfinished(&args.out));
     }
     create_dir(&args.out)?;
     let started = Instant::now();
@@ -619,7 +628,6 @@ pub fn sample_run(
         terminal_snr: terminal.as_ref().map(TerminalSnrSummary::of),
         data_check,
     };
-    let summary_path = args.out.join("summary.json");
     write_json(&summary_path, &summary)?;
     Ok(SampleRun {
         summary,

@@ -19,12 +19,17 @@ pub enum SamplerError {
         expected: String,
     },
     /// The images turned NaN or infinite.
-    #[error("sampling produced non-finite values ({what}) by step {step} of {steps}")]
+    #[error(
+        "sampling produced non-finite values ({what}), first after step {step} of {steps} (from \
+         σ = {sigma:.4}): the denoiser's output or the step's arithmetic overflowed there"
+    )]
     NonFinite {
-        /// The last step taken.
+        /// The first step after which the images were not finite (1-based).
         step: usize,
         /// The number of steps.
         steps: usize,
+        /// The noise level that step started from.
+        sigma: f64,
         /// What was non-finite.
         what: String,
     },

@@ -81,10 +81,14 @@ pub trait Sampler<S: ImageShape>: Send + Sync {
         let taken = common.step_count(&path);
         let mut evaluations = 0;
         let mut x = x_top;
+        // Per step, whether the images are still finite: lazy flags, read only when the result
+        // is not finite, to name the first bad step without a device sync per step.
+        let mut finite_after = Vec::with_capacity(taken);
         for n in 0..taken {
             let mut step = Step::new(denoiser, rng, &path, n, &mut evaluations);
             let sigma = step.from.sigma;
             x = self.update(&mut step, x)?;
+            finite_after.push((sigma, x.tensor().clone().is_finite().all()));
             progress(&Progress {
                 step: n + 1,
                 steps: taken,
@@ -92,7 +96,7 @@ pub trait Sampler<S: ImageShape>: Send + Sync {
                 evaluations,
             });
         }
-        check_finite(&x, taken)?;
+        check_finite(&x, finite_after)?;
         Ok(x)
     }
 
@@ -552,16 +556,27 @@ pub fn lin<S: ImageShape>(
     Ok(Images::new(out, x.shape())?)
 }
 
-/// Refuses a non-finite result.
-fn check_finite<S: ImageShape>(x: &Images<S>, steps: usize) -> Result<(), SamplerError> {
+/// Refuses a non-finite result, naming the first step after which the images held a NaN or an
+/// infinity (from the per-step flags `finite_after`: the step's starting `σ` and whether the
+/// images after it were finite).
+fn check_finite<S: ImageShape>(
+    x: &Images<S>,
+    finite_after: Vec<(f64, burn::tensor::Tensor<1, burn::tensor::Bool>)>,
+) -> Result<(), SamplerError> {
     let finite: bool = x.tensor().clone().is_finite().all().into_scalar::<bool>();
     if finite {
-        Ok(())
-    } else {
-        Err(SamplerError::NonFinite {
-            step: steps,
-            steps,
-            what: "the sampled images".to_string(),
-        })
+        return Ok(());
     }
+    let steps = finite_after.len();
+    let (step, sigma) = finite_after
+        .into_iter()
+        .enumerate()
+        .find(|(_, (_, ok))| !ok.clone().into_scalar::<bool>())
+        .map_or((steps, f64::NAN), |(n, (sigma, _))| (n + 1, sigma));
+    Err(SamplerError::NonFinite {
+        step,
+        steps,
+        sigma,
+        what: "the sampled images".to_string(),
+    })
 }

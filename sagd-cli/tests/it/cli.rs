@@ -276,3 +276,49 @@ fn verify_runs_the_suite() {
     assert!(text.status.success());
     assert!(String::from_utf8_lossy(&text.stdout).contains("all properties hold"));
 }
+
+/// A negative number is a flag's value, not a flag: an out-of-range one gets the range error.
+#[test]
+fn negative_numbers_reach_the_range_checks() {
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &[
+                "sample",
+                "--oracle",
+                "grf:size=1x4x4",
+                "--spectrum",
+                "isotropic",
+                "--sampler",
+                "ddim",
+                "--eta",
+                "-0.5",
+                "--count",
+                "1",
+                "--out",
+                "never",
+            ],
+            "`eta` = -0.5: expected a number in [0, 1]",
+        ),
+        (
+            &[
+                "noise",
+                "isotropic",
+                "--size",
+                "1x4x4",
+                "--count",
+                "-3",
+                "--out",
+                "x.npy",
+            ],
+            "invalid value '-3' for '--count <COUNT>'",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = sagd(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+    assert!(!Path::new("never").exists() && !Path::new("x.npy").exists());
+}

@@ -86,6 +86,26 @@ fn oracle_sampling_writes_samples_grid_and_summary() {
             .zip(&second)
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
+
+    // A run that stopped after samples.npy (a full disk before grid.png and summary.json) is
+    // finished by the next one, without --overwrite, to the same files.
+    std::fs::remove_file(out.join("grid.png")).unwrap();
+    std::fs::remove_file(out.join("summary.json")).unwrap();
+    let finish = sagd(&args);
+    assert!(finish.status.success(), "{}", text(&finish));
+    assert!(
+        text(&finish).contains("no summary.json"),
+        "{}",
+        text(&finish)
+    );
+    assert!(out.join("grid.png").is_file() && out.join("summary.json").is_file());
+    let (_, third) = read_npy(&out.join("samples.npy"));
+    assert!(
+        first
+            .iter()
+            .zip(&third)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
 }
 
 #[test]

@@ -227,6 +227,40 @@ fn config_errors_name_the_key() {
     );
 }
 
+/// A U-Net whose GroupNorm groups hold one value at some level (widths [8, 8, 8] in 8 groups on
+/// 1×4×4 images: 1×1 at level 2, pytorch#19250) is a config error: exit 2, naming the level,
+/// before anything is written.
+#[test]
+fn a_unet_with_single_value_groupnorm_groups_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let unet = "[model]\nkind = \"unet\"\nwidths = [8, 8, 8]\ngroups = 8\nattention = []\n";
+    let text = CONFIG.replace("size=1x8x8", "size=1x4x4").replace(
+        "[model]\nkind = \"mlp\"\ndepth = 2\nwidth = 64\nembedding = 16\n",
+        unet,
+    );
+    assert!(
+        text.contains("groups = 8") && text.contains("1x4x4"),
+        "{text}"
+    );
+    let config = write_config(dir.path(), &text);
+    let out = sagd(&[
+        "train",
+        "--config",
+        &config,
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model.groups") && err.contains("U-Net level 2 is 1×1 with 8 channels"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "{}", out_dir.display());
+}
+
 /// `--device cuda` where it cannot run (a build without the feature, or no driver) exits 1
 /// before any work with one line naming the fix, for `train` and `sample`, and writes nothing;
 /// a bad `[noise] draw` names the key.

@@ -19,7 +19,7 @@ pub struct MlpConfig {
     /// Residual blocks (default 4).
     #[serde(default = "default_depth")]
     pub depth: usize,
-    /// Hidden width (default 512).
+    /// Hidden width (default 512, at least 2: its LayerNorms normalise over it).
     #[serde(default = "default_width")]
     pub width: usize,
     /// Size of the sinusoidal time embedding (default 128, at least 2).
@@ -63,6 +63,16 @@ impl NetworkConfig for MlpConfig {
                     "at least 1",
                 ));
             }
+        }
+        if self.width < 2 {
+            // LayerNorm over one feature normalises it to 0: every block and the output see
+            // a constant, and the zero-initialised output layer never gets a gradient.
+            return Err(ModelError::config(
+                "model.width",
+                self.width,
+                "at least 2: each LayerNorm normalises the `width` hidden features, and a \
+                 single feature is always normalised to 0, so the network learns nothing",
+            ));
         }
         if self.embedding < 2 {
             return Err(ModelError::config(
@@ -149,5 +159,28 @@ impl MlpDenoiser {
         }
         let out = self.output.forward(silu(self.out_norm.forward(hidden)));
         out.reshape([b, c, h, w])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A LayerNorm over one feature normalises it to 0 (the U-Net's single-value GroupNorm
+    /// groups, in the MLP): a width of 1 is refused naming the key; 2 is accepted.
+    #[test]
+    fn a_width_of_one_is_refused() {
+        let config = |width| MlpConfig {
+            width,
+            ..MlpConfig::default()
+        };
+        let e = config(1).validate([1, 4, 4], 10).unwrap_err();
+        assert!(e.is_usage());
+        let e = e.to_string();
+        assert!(
+            e.contains("`model.width` = 1") && e.contains("at least 2"),
+            "{e}"
+        );
+        assert!(config(2).validate([1, 4, 4], 10).is_ok());
     }
 }

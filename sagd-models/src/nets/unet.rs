@@ -123,7 +123,7 @@ impl NetworkConfig for UnetConfig {
                 ),
             ));
         }
-        Ok(())
+        arch.check_group_sizes([c, h, w])
     }
 
     fn init(&self, [c, h, _]: [usize; 3], _levels: usize, init: &mut ParamInit) -> UnetDenoiser {
@@ -165,6 +165,43 @@ impl UnetArch {
             attention: vec![8],
             groups: 8,
         }
+    }
+
+    /// The fewest channels any GroupNorm of level `level` sees: the level's width, and at a
+    /// level below the first the previous level's width, which its first block takes in
+    /// (the up path's blocks take in more, the attention blocks and the output norm the
+    /// level's width).
+    fn fewest_channels(&self, level: usize) -> usize {
+        let previous = level.checked_sub(1).map_or(usize::MAX, |l| self.widths[l]);
+        self.widths[level].min(previous)
+    }
+
+    /// Refuses a level where a GroupNorm group holds fewer than 2 values on `[C, H, W]`
+    /// images (call after the widths, groups and image side are checked): such a group
+    /// normalises a single value to zero, so `silu(norm(·))` is a constant and the
+    /// convolution after it (zero-initialised in every residual branch) never gets a gradient
+    /// (pytorch#19250).
+    fn check_group_sizes(&self, [c, h, w]: [usize; 3]) -> Result<(), ModelError> {
+        for level in 0..self.widths.len() {
+            let side = h >> level;
+            let channels = self.fewest_channels(level);
+            let groups = self.groups.min(channels);
+            let values = channels / groups * side * side;
+            if values < 2 {
+                return Err(ModelError::config(
+                    "model.groups",
+                    self.groups,
+                    format!(
+                        "GroupNorm groups of at least 2 values on the {c}×{h}×{w} data: U-Net \
+                         level {level} is {side}×{side} with {channels} channels in {groups} \
+                         groups: each GroupNorm group holds {values} value (needs ≥ 2), which it \
+                         normalises to 0, so the blocks there never learn; use fewer groups, \
+                         fewer levels (model.widths) or larger images"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -398,4 +435,49 @@ fn upsample2(x: Tensor<4>) -> Tensor<4> {
         .repeat_dim(3, 2)
         .repeat_dim(5, 2)
         .reshape([b, c, 2 * h, 2 * w])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(widths: &[usize], groups: usize) -> UnetConfig {
+        UnetConfig {
+            widths: Some(widths.to_vec()),
+            attention: Some(Vec::new()),
+            groups: Some(groups),
+            ..UnetConfig::default()
+        }
+    }
+
+    /// pytorch#19250: at a 1×1 level every group of 8 channels in 8 groups normalises one
+    /// value, so the blocks there never learn; refused naming the level, its size and the fix.
+    #[test]
+    fn a_groupnorm_group_of_one_value_is_refused_naming_the_level() {
+        let e = config(&[8, 8, 8], 8).validate([1, 4, 4], 1000).unwrap_err();
+        assert!(e.is_usage());
+        let e = e.to_string();
+        assert!(
+            e.contains("`model.groups` = 8")
+                && e.contains("U-Net level 2 is 1×1 with 8 channels in 8 groups")
+                && e.contains("holds 1 value (needs ≥ 2)")
+                && e.contains("use fewer groups, fewer levels (model.widths) or larger images"),
+            "{e}"
+        );
+        // The same network on 8×8 images has 2×2 at its last level: 4 values per group.
+        assert!(config(&[8, 8, 8], 8).validate([1, 8, 8], 1000).is_ok());
+        // Fewer groups or fewer levels fix it.
+        assert!(config(&[8, 8, 8], 4).validate([1, 4, 4], 1000).is_ok());
+        assert!(config(&[8, 8], 8).validate([1, 4, 4], 1000).is_ok());
+        // A narrower level above a 1×1 one: its first block takes in the narrower width.
+        let e = config(&[8, 16], 8)
+            .validate([1, 2, 2], 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("level 1 is 1×1 with 8 channels in 8 groups"),
+            "{e}"
+        );
+        assert!(config(&[16, 16], 8).validate([1, 2, 2], 1000).is_ok());
+    }
 }

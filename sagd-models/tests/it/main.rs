@@ -2,4 +2,5 @@
 
 mod data_parallel;
 mod device_batches;
+mod run_checks;
 mod training;

@@ -341,12 +341,12 @@ fn refused_resumes_leave_every_file_unchanged() {
     let config = run_config(8, 4);
     let dir = tempfile::tempdir().unwrap();
     train(&config, dir.path(), &fresh(Some(6)), &mut quiet()).unwrap();
-    // What a kill in the middle of a checkpoint write leaves: a torn temporary file (a
-    // refusal must leave it too; a real resume clears it).
+    // What a kill in the middle of a checkpoint write leaves: a torn temporary file of a
+    // process that is gone (a refusal must leave it too; a real resume clears it).
     let torn = dir
         .path()
         .join("checkpoints")
-        .join("step-00000007.safetensors.tmp");
+        .join(".step-00000007.safetensors.999999999-0.tmp");
     std::fs::write(&torn, b"SAGDCKPT torn").unwrap();
     let snapshot = |d: &Path| {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -703,10 +703,12 @@ fn unet_presets_have_the_documented_sizes() {
     }
 }
 
-/// A diverging run (an absurd learning rate, no clipping) stops at the first non-finite loss
-/// with the step and the last good checkpoint, which is whole and holds finite weights.
+/// A diverging run (an absurd learning rate, no clipping) stops at the first non-finite loss,
+/// naming the first bad step and the weights behind it. The checkpoint of step 1 holds finite
+/// weights, but they already give the infinite loss of step 2: it is not called good, and with
+/// no good checkpoint the message says so and suggests a lower learning rate.
 #[test]
-fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+fn non_finite_loss_names_the_first_bad_step_and_calls_no_bad_checkpoint_good() {
     sagd_ops::link();
     let dir = tempfile::tempdir().unwrap();
     let mut config = run_config(50, 1);
@@ -716,22 +718,33 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let quiet = &mut |_: &sagd_models::Event| {};
     let e = train(&config, dir.path(), &TrainOptions::default(), quiet).unwrap_err();
     let message = e.to_string();
-    let sagd_models::ModelError::NonFinite {
-        step,
-        last_checkpoint,
-        ..
-    } = e
-    else {
+    let sagd_models::ModelError::NonFinite(stop) = e else {
         panic!("expected a non-finite stop, got: {message}");
     };
-    assert!(message.contains("training stopped at step"), "{message}");
-    assert!(step >= 2, "{message}");
-    let ckpt = Checkpoint::read(Path::new(&last_checkpoint)).unwrap();
-    assert_eq!(ckpt.header.step, step - 1);
+    let step1 = checkpoint_at(dir.path(), 1);
     assert!(
-        ckpt.group(Group::Model)
+        step1
+            .group(Group::Model)
             .iter()
             .all(|v| v.iter().all(|x| x.is_finite()))
+    );
+    assert_eq!(
+        (stop.step, stop.what, stop.first_bad_step()),
+        (2, "loss", 2),
+        "{message}"
+    );
+    assert_eq!(stop.last_good, None, "{message}");
+    assert!(
+        message.starts_with(
+            "training stopped at step 2: the loss is inf, computed with the weights of step 1, \
+             which are finite but reach |w| = "
+        ) && message.contains("step 2 is the first bad step")
+            && message.ends_with(
+                "there is no good checkpoint (none was saved before step 1, and the weights of \
+                 step 1 already give a loss of inf); try a lower learning rate than \
+                 optimizer.lr = 1e30"
+            ),
+        "{message}"
     );
 }
 

@@ -536,3 +536,78 @@ fn other_settings_match_their_exact_mode_variances() {
         }
     }
 }
+
+/// The oracle, but its predictions turn NaN below level `bad_below` (a denoiser that diverges
+/// part-way down the ladder).
+struct NanBelow {
+    oracle: OracleDenoiser<DynShape>,
+    bad_below: usize,
+}
+
+impl Denoiser<DynShape> for NanBelow {
+    fn shape(&self) -> DynShape {
+        self.oracle.shape()
+    }
+
+    fn parameterization(&self) -> Parameterization {
+        self.oracle.parameterization()
+    }
+
+    fn levels(&self) -> &[NoiseLevel] {
+        self.oracle.levels()
+    }
+
+    fn noise(&self) -> &SpectralNoise<DynShape> {
+        self.oracle.noise()
+    }
+
+    fn predict(
+        &self,
+        x_t: &Images<DynShape>,
+        t: &[usize],
+    ) -> Result<Images<DynShape>, sagd_models::ModelError> {
+        let eps = self.oracle.predict(x_t, t)?;
+        if t.iter().all(|&level| level >= self.bad_below) {
+            return Ok(eps);
+        }
+        let nan = eps.tensor().clone().mul_scalar(f32::NAN);
+        Ok(Images::new(nan, x_t.shape()).unwrap())
+    }
+}
+
+/// A sampling that turns non-finite names the first step after which it was, and that step's
+/// starting σ, whichever the sampler.
+#[test]
+fn non_finite_samples_name_the_first_bad_step() {
+    let schedule = Schedule::ddpm_linear();
+    let setup = grf_setup("isotropic", [1, 8, 8], &schedule);
+    let levels = setup.oracle.levels().to_vec();
+    let path = select(&levels, 10, Spacing::Uniform).unwrap();
+    // The 4th step (index 3) is the first to ask for a level below the threshold.
+    let third = path[3];
+    let denoiser = NanBelow {
+        oracle: setup.oracle,
+        bad_below: third + 1,
+    };
+    for method in [Method::Ddim, Method::Ddpm, Method::Euler] {
+        let sampler: Box<dyn Sampler<DynShape>> = config(method, 10).build().unwrap();
+        let err = sampler
+            .sample(&denoiser, 2, &mut noise_rng(0), &device(), &mut |_| {})
+            .unwrap_err();
+        let SamplerError::NonFinite {
+            step, steps, sigma, ..
+        } = &err
+        else {
+            panic!("{method:?}: {err}");
+        };
+        assert_eq!((*step, *steps), (4, 10), "{method:?}: {err}");
+        assert!(
+            (sigma - levels[third].sigma).abs() < 1e-9 * sigma,
+            "{method:?}: {err}"
+        );
+        assert!(
+            err.to_string().contains("first after step 4 of 10"),
+            "{err}"
+        );
+    }
+}
