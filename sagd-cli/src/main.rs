@@ -120,17 +120,37 @@ fn parse_arguments() -> Result<Cli, clap::Error> {
 }
 
 /// `command` with negative numbers allowed as the value of each of its flags and those of its
-/// subcommands.
+/// subcommands. A flag whose value is a number takes any value starting with `-` (clap's own
+/// test misses `-1e-3`, `-.5` and `-inf`); the others take what clap reads as a number.
 fn with_negative_numbers(command: clap::Command) -> clap::Command {
     command
         .mut_args(|arg| {
-            if arg.get_action().takes_values() {
-                arg.allow_negative_numbers(true)
-            } else {
+            if !arg.get_action().takes_values() {
                 arg
+            } else if takes_a_number(&arg) {
+                arg.allow_hyphen_values(true)
+            } else {
+                arg.allow_negative_numbers(true)
             }
         })
         .mut_subcommands(with_negative_numbers)
+}
+
+/// Whether `arg`'s value parser yields a number.
+fn takes_a_number(arg: &clap::Arg) -> bool {
+    use std::any::TypeId;
+    let parsed = arg.get_value_parser().type_id();
+    [
+        TypeId::of::<f64>(),
+        TypeId::of::<f32>(),
+        TypeId::of::<i64>(),
+        TypeId::of::<i32>(),
+        TypeId::of::<u64>(),
+        TypeId::of::<u32>(),
+        TypeId::of::<usize>(),
+    ]
+    .into_iter()
+    .any(|number| parsed == number)
 }
 
 fn main() -> ExitCode {

@@ -183,6 +183,7 @@ pub fn run(args: &SampleArgs) -> Result<ExitCode> {
             report.summary()
         ),
         SampleEvent::TerminalSnr(_) => {}
+        SampleEvent::Warning(warning) => bar.suspend(|| eprintln!("warning: {warning}")),
         SampleEvent::Unfinished(out) => bar.suspend(|| {
             eprintln!(
                 "note: {} holds samples.npy but no summary.json (a run that did not finish): \

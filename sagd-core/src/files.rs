@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// A failed write: the path that could not be written (the temporary file or the
-/// destination) and the I/O error, its [`source`](std::error::Error::source). Error types
+/// A failed write: the output that could not be written (never its temporary file, which
+/// is removed) and the I/O error, its [`source`](std::error::Error::source). Error types
 /// that write files hold it as it is (`#[error(transparent)] Write(#[from] WriteError)`), so a
 /// message reads `cannot write PATH: CAUSE` wherever the write happened.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {}", path.display())]
 pub struct WriteError {
-    /// The file that failed.
+    /// The output that failed.
     pub path: PathBuf,
     /// The underlying error.
     #[source]
@@ -87,8 +87,9 @@ impl AtomicFile {
     /// stale temporaries of `path` that dead processes left.
     ///
     /// # Errors
-    /// [`WriteError`] naming the temporary file when it cannot be created, or `path` when it
-    /// has no file name or the process is being stopped by a signal.
+    /// [`WriteError`] naming `path` (every error names the output, not its temporary file,
+    /// which is gone by then): the temporary file cannot be created, `path` has no file name,
+    /// or the process is being stopped by a signal.
     pub fn create(path: &Path) -> Result<Self, WriteError> {
         let Some(name) = path.file_name() else {
             return Err(WriteError::at(path)(std::io::Error::new(
@@ -113,7 +114,7 @@ impl AtomicFile {
                     "the process is stopping on a signal",
                 )));
             }
-            let file = File::create(&temp).map_err(WriteError::at(&temp))?;
+            let file = File::create(&temp).map_err(WriteError::at(path))?;
             live.temporaries.push(temp.clone());
             file
         };
@@ -139,14 +140,14 @@ impl AtomicFile {
     /// the folder where the platform allows).
     ///
     /// # Errors
-    /// [`WriteError`] naming the temporary file (flush, sync) or the destination (rename); the
-    /// temporary file is removed.
+    /// [`WriteError`] naming the destination (flush, sync, rename); the temporary file is
+    /// removed.
     pub fn commit(mut self) -> Result<(), WriteError> {
-        self.out.flush().map_err(WriteError::at(&self.temp))?;
+        self.out.flush().map_err(WriteError::at(&self.path))?;
         self.out
             .get_ref()
             .sync_all()
-            .map_err(WriteError::at(&self.temp))?;
+            .map_err(WriteError::at(&self.path))?;
         {
             // Renamed and unlisted under one lock: the handler never removes a file that has
             // become the output.
@@ -201,10 +202,10 @@ impl Drop for AtomicFile {
 /// ```
 ///
 /// # Errors
-/// [`WriteError`] naming the temporary file (create, write, sync) or `path` (rename).
+/// [`WriteError`] naming `path` (create, write, sync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let mut file = AtomicFile::create(path)?;
-    file.write_all(bytes).map_err(WriteError::at(&file.temp))?;
+    file.write_all(bytes).map_err(WriteError::at(&file.path))?;
     file.commit()
 }
 
@@ -230,9 +231,57 @@ pub fn remove_stale_temporaries_in(dir: &Path, output: impl Fn(&str) -> bool) {
         let Some((name, pid)) = file.to_str().and_then(temporary_of) else {
             continue;
         };
-        if output(name) && pid != std::process::id() && !process_alive(pid) {
+        if output(name) && is_stale(&entry.path(), pid) {
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+/// Whether the temporary file at `path`, named for process `pid`, belongs to no live write:
+/// its process is gone, or (on Linux, where start times are known) the process with that id
+/// started after the file was last written, so the id was reused (a reboot, a container whose
+/// every run is process 1). This process's own are stale unless it is writing them now.
+fn is_stale(path: &Path, pid: u32) -> bool {
+    if pid == std::process::id() {
+        return !live().temporaries.iter().any(|t| t == path);
+    }
+    if !process_alive(pid) {
+        return true;
+    }
+    let modified = std::fs::metadata(path).and_then(|m| m.modified());
+    match (modified, process_start(pid)) {
+        // A second of slack: the clocks behind the two times tick differently.
+        (Ok(modified), Some(started)) => modified + std::time::Duration::from_secs(1) < started,
+        _ => false,
+    }
+}
+
+/// When process `pid` started, from Linux's `/proc` (its start in clock ticks after boot,
+/// and the boot time); `None` elsewhere or when it cannot be read.
+fn process_start(pid: u32) -> Option<std::time::SystemTime> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `PID (comm) S ppid …`: field 22 (starttime) is the 20th after the command name.
+        let after_name = stat.rsplit_once(')')?.1;
+        let ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+        let boot: u64 = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        // SAFETY: sysconf reads a constant of the system.
+        let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+        let since_boot =
+            std::time::Duration::from_secs_f64(ticks as f64 / per_second.max(1) as f64);
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(boot) + since_boot)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
     }
 }
 
@@ -359,11 +408,11 @@ mod tests {
     #[test]
     fn stale_temporaries_of_dead_processes_are_removed_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let me = std::process::id();
+        // Process 1 is alive and started before these files were written: its are kept.
         for name in [
             format!(".n.npy.{DEAD}.tmp"),
             format!(".n.npy.{DEAD}-3.tmp"),
-            format!(".n.npy.{me}-999999.tmp"),
+            ".n.npy.1-7.tmp".to_string(),
             format!(".other.npy.{DEAD}.tmp"),
             ".n.npy.notapid.tmp".to_string(),
         ] {
@@ -373,7 +422,7 @@ mod tests {
         assert_eq!(
             names(dir.path()),
             [
-                format!(".n.npy.{me}-999999.tmp"),
+                ".n.npy.1-7.tmp".to_string(),
                 ".n.npy.notapid.tmp".to_string(),
                 format!(".other.npy.{DEAD}.tmp"),
                 "n.npy".to_string(),
@@ -381,6 +430,31 @@ mod tests {
         );
         remove_stale_temporaries_in(dir.path(), |_| true);
         assert!(!dir.path().join(format!(".other.npy.{DEAD}.tmp")).exists());
+    }
+
+    /// A temporary named for a live process that started after it was written (an id reused
+    /// after a reboot, or process 1 of every container run) is stale; so is one of this
+    /// process that it is not writing.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn temporaries_of_reused_process_ids_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        // Process 1 (init) started at boot: a file last written at the epoch predates it.
+        let reused = dir.path().join(".n.npy.1-0.tmp");
+        let mine = dir.path().join(format!(".n.npy.{me}-999999.tmp"));
+        for path in [&reused, &mine] {
+            let file = File::create(path).unwrap();
+            file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1))
+                .unwrap();
+        }
+        assert!(process_start(1).is_some());
+        assert!(is_stale(&reused, 1));
+        assert!(is_stale(&mine, me));
+        // A file written after process 1 started is kept.
+        let recent = dir.path().join(".n.npy.1-1.tmp");
+        File::create(&recent).unwrap();
+        assert!(!is_stale(&recent, 1));
     }
 
     #[test]

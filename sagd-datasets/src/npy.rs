@@ -100,7 +100,7 @@ impl NpyWriter {
         let mut out = AtomicFile::create(path)?;
         out.write_all(&header_f32(shape))
             .map_err(|source| NpyError::Io {
-                path: out.temporary_path().to_path_buf(),
+                path: out.path().to_path_buf(),
                 source,
             })?;
         Ok(Self {
@@ -117,7 +117,7 @@ impl NpyWriter {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         self.out.write_all(&bytes).map_err(|source| NpyError::Io {
-            path: self.out.temporary_path().to_path_buf(),
+            path: self.out.path().to_path_buf(),
             source,
         })?;
         self.written += values.len();

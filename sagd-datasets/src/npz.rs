@@ -41,6 +41,15 @@ impl Npz {
         let archive = ZipArchive::new(BufReader::new(file)).map_err(|e| {
             DatasetError::format(path, None, "a .npz file (a zip archive)", e.to_string())
         })?;
+        // The zip reader keeps one of two members of one name; which one counts is undefined.
+        if let Some(name) = duplicated_member(path, archive.central_directory_start()) {
+            return Err(DatasetError::format(
+                path,
+                None,
+                "a .npz file naming each member once",
+                format!("the member `{name}` twice"),
+            ));
+        }
         Ok(Self {
             path: path.to_path_buf(),
             file_len,
@@ -110,6 +119,29 @@ pub fn read_npz_f64(path: &Path, key: &str) -> Result<(Vec<usize>, Vec<f64>), Da
     parse_npy_f64(&shown, &bytes)
 }
 
+/// The first member name that the zip's central directory (at byte `start` of `path`) lists
+/// twice. Each entry is a 46-byte header (signature `PK\x01\x02`; the name, extra field and
+/// comment lengths at bytes 28, 30 and 32) followed by the three; the scan stops at the first
+/// other signature. A directory that cannot be read gives `None`: the zip reader has read it.
+fn duplicated_member(path: &Path, start: u64) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = BufReader::new(File::open(path).ok()?);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut header = [0u8; 46];
+    while file.read_exact(&mut header).is_ok() && header[..4] == *b"PK\x01\x02" {
+        let length = |at: usize| usize::from(u16::from_le_bytes([header[at], header[at + 1]]));
+        let mut name = vec![0u8; length(28)];
+        file.read_exact(&mut name).ok()?;
+        let name = String::from_utf8_lossy(&name).into_owned();
+        if !seen.insert(name.clone()) {
+            return Some(name);
+        }
+        file.seek_relative((length(30) + length(32)) as i64).ok()?;
+    }
+    None
+}
+
 /// Writes float64 arrays `(key, shape, values)` to an `.npz` file the way `np.savez` does
 /// (one stored `key.npy` member each), atomically: a temporary file beside `path`, synced,
 /// then renamed into place. NumPy reads it with `np.load(path)["key"]`.
@@ -130,8 +162,7 @@ pub fn write_npz_f64(path: &Path, arrays: &[(&str, &[usize], &[f64])]) -> Result
         }
     }
     let mut out = AtomicFile::create(path)?;
-    let temp = out.temporary_path().to_path_buf();
-    let zip_err = |e: zip::result::ZipError| io(&temp, std::io::Error::other(e));
+    let zip_err = |e: zip::result::ZipError| io(path, std::io::Error::other(e));
     let mut zip = ZipWriter::new(&mut out);
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
@@ -139,13 +170,12 @@ pub fn write_npz_f64(path: &Path, arrays: &[(&str, &[usize], &[f64])]) -> Result
     for (key, shape, values) in arrays {
         zip.start_file(format!("{key}.npy"), options)
             .map_err(zip_err)?;
-        zip.write_all(&header_f64(shape))
-            .map_err(|e| io(&temp, e))?;
+        zip.write_all(&header_f64(shape)).map_err(|e| io(path, e))?;
         let mut bytes = Vec::with_capacity(values.len() * 8);
         for v in values.iter() {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        zip.write_all(&bytes).map_err(|e| io(&temp, e))?;
+        zip.write_all(&bytes).map_err(|e| io(path, e))?;
     }
     zip.finish().map_err(zip_err)?;
     Ok(out.commit()?)
@@ -278,6 +308,32 @@ mod tests {
             zip.write_all(bytes).unwrap();
         }
         zip.finish().unwrap();
+    }
+
+    /// safetensors#401's fault in a zip: a member listed twice is refused by name, not read
+    /// as whichever copy the zip reader kept.
+    #[test]
+    fn a_member_listed_twice_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dup.npz");
+        let one = npy_u8(&[1, 1, 1], "|u1", &[1]);
+        let two = npy_u8(&[1, 1, 1], "|u1", &[2]);
+        npz(
+            &path,
+            &[("x.npy", one), ("y.npy", two)],
+            CompressionMethod::Stored,
+        );
+        assert!(Npz::open(&path).is_ok());
+        // Rename `y.npy` to `x.npy` everywhere (local and central headers; the same length).
+        let mut bytes = std::fs::read(&path).unwrap();
+        for at in 0..bytes.len() - 4 {
+            if &bytes[at..at + 5] == b"y.npy" {
+                bytes[at] = b'x';
+            }
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let e = Npz::open(&path).err().unwrap().to_string();
+        assert!(e.contains("the member `x.npy` twice"), "{e}");
     }
 
     #[test]

@@ -472,13 +472,29 @@ fn degenerate_value_notes(samples: &Dataset, report: &EvalReport) -> Vec<String>
             samples.len()
         ));
     }
-    if let Some(s) = &report.spectral
-        && s.mode_variance_log_rms.is_nan()
-    {
-        notes.push(
-            "the log-RMS mode-variance error is NaN: no mode has a positive variance in both \
-             sets (the samples or the reference do not vary), so the log ratio is undefined"
-                .to_string(),
+    if let Some(s) = &report.spectral {
+        let undefined = [
+            (
+                s.log_spectral_distance,
+                "the log-spectral distance is NaN: some radial band holds no energy in the \
+                 samples or the reference (all-zero images?), so its log ratio is undefined",
+            ),
+            (
+                s.mode_variance_relative_error,
+                "the relative mode-variance error is NaN: the reference does not vary in any \
+                 mode, so there is nothing to be relative to",
+            ),
+            (
+                s.mode_variance_log_rms,
+                "the log-RMS mode-variance error is NaN: no mode has a positive variance in both \
+                 sets (the samples or the reference do not vary), so the log ratio is undefined",
+            ),
+        ];
+        notes.extend(
+            undefined
+                .into_iter()
+                .filter(|(value, _)| value.is_nan())
+                .map(|(_, note)| note.to_string()),
         );
     }
     if let Some(kid) = &report.kid
@@ -547,6 +563,51 @@ mod tests {
         );
         assert!(
             notes.contains("log-RMS mode-variance error is NaN"),
+            "{notes}"
+        );
+        // All-zero samples: the log-spectral distance is undefined too, and said so.
+        let zeros = images(vec![0.0; 8 * 16]);
+        let report = evaluate(
+            &zeros,
+            &Reference::Images(varied.clone()),
+            None,
+            &spectral_only(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        assert!(
+            report
+                .spectral
+                .as_ref()
+                .unwrap()
+                .log_spectral_distance
+                .is_nan()
+        );
+        let notes = report.warnings.join("\n");
+        assert!(
+            notes.contains("the log-spectral distance is NaN"),
+            "{notes}"
+        );
+        // An all-zero reference: the relative error has nothing to be relative to.
+        let report = evaluate(
+            &varied,
+            &Reference::Images(zeros.clone()),
+            None,
+            &spectral_only(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        assert!(
+            report
+                .spectral
+                .as_ref()
+                .unwrap()
+                .mode_variance_relative_error
+                .is_nan()
+        );
+        let notes = report.warnings.join("\n");
+        assert!(
+            notes.contains("the relative mode-variance error is NaN"),
             "{notes}"
         );
         // Varied samples draw neither note.

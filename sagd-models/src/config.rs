@@ -254,6 +254,21 @@ impl RunConfig {
         Ok(config)
     }
 
+    /// The run config a checkpoint records (its `config` metadata); `path` names the
+    /// checkpoint.
+    ///
+    /// # Errors
+    /// [`ModelError::Checkpoint`] when the recorded text is not a valid run config: the file
+    /// is at fault, not a config the user wrote.
+    pub fn from_checkpoint(text: &str, path: &Path) -> Result<Self, ModelError> {
+        Self::from_toml(text, Path::new("config")).map_err(|e| {
+            ModelError::checkpoint(
+                path,
+                format!("its metadata `config` is not a valid run config: {e}"),
+            )
+        })
+    }
+
     /// Reads and checks a config file.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
@@ -601,6 +616,22 @@ mod tests {
         assert!(
             e.contains("checkpoint_at") && e.contains("21") && e.contains("1..=20"),
             "{e}"
+        );
+    }
+
+    /// A checkpoint whose recorded config is broken (a duplicated key) is the file's fault:
+    /// a checkpoint error naming it and the metadata, not a usage error about a config.
+    #[test]
+    fn a_bad_recorded_config_is_a_checkpoint_error() {
+        let path = Path::new("runs/x/checkpoints/step-00000001.safetensors");
+        let e = RunConfig::from_checkpoint("seed = 0\nseed = 0\n", path).unwrap_err();
+        assert!(!e.is_usage());
+        let text = e.to_string();
+        assert!(
+            text.contains("step-00000001.safetensors")
+                && text.contains("metadata `config` is not a valid run config")
+                && text.contains("duplicate key"),
+            "{text}"
         );
     }
 

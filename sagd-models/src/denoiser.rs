@@ -218,7 +218,7 @@ pub fn load_net(
     device: &Device,
 ) -> Result<(Net, RunConfig, Checkpoint), ModelError> {
     let ckpt = Checkpoint::read(path)?;
-    let config = RunConfig::from_toml(&ckpt.header.config, path)?;
+    let config = RunConfig::from_checkpoint(&ckpt.header.config, path)?;
     let levels = config.schedule.levels()?.len();
     let net = Net::build(
         &config.model,

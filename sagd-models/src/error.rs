@@ -222,9 +222,11 @@ impl NonFiniteStop {
                 "the last good checkpoint is {} (step {step}; {reason})",
                 path.display()
             ),
+            // No update has been applied: the learning rate cannot be the cause.
             None if k == 0 => format!(
-                "there is no good checkpoint ({reason}); try a lower learning rate than \
-                 optimizer.lr = {lr:e}"
+                "there is no good checkpoint ({reason}); no update had been applied, so the \
+                 learning rate is not the cause: look at the data (their scale: see the \
+                 data-scale warning, if any) and the noise and model settings"
             ),
             None => format!(
                 "there is no good checkpoint (none was saved before step {k}, and {reason}); \
@@ -403,7 +405,9 @@ mod tests {
                 && m.contains(
                     "there is no good checkpoint (the initial weights already give a gradient \
                      norm of NaN)"
-                ),
+                )
+                && m.contains("the learning rate is not the cause")
+                && !m.contains("lower learning rate"),
             "{m}"
         );
     }

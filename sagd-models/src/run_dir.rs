@@ -61,7 +61,7 @@ pub(crate) fn resume_point(
                     ),
                 ));
             }
-            let started = RunConfig::from_toml(&checkpoint.header.config, path)?;
+            let started = RunConfig::from_checkpoint(&checkpoint.header.config, path)?;
             // A checkpoint copied in from another run: say so, rather than blame the config.
             let saved_config = out.join("config.toml");
             if saved_config.exists() {

@@ -712,8 +712,17 @@ pub fn data_scale_warning(data: &[f32], noise_rms: f64, levels: &[NoiseLevel]) -
         (lo.min(r), hi.max(r))
     });
     let (low, high) = (low * noise_rms, high * noise_rms);
-    let fix = "the noise schedule expects data of about unit scale: rescale them (data in \
-               [0, 1] by the `scale` transform, to [-1, 1])";
+    // Which side is off: noise far from unit power per pixel points at the spectrum.
+    let fix = if !(0.1..=10.0).contains(&noise_rms) {
+        format!(
+            "the noise's RMS per pixel is {noise_rms:.3e}, far from 1: normalize the spectrum \
+             (noise.normalization = \"energy\") or choose a milder one"
+        )
+    } else {
+        "the noise schedule expects data of about unit scale: rescale them (the `scale` \
+         transform maps [0, 1] data to [-1, 1])"
+            .to_string()
+    };
     let consequence = if rms > high {
         "the data outweigh the noise at every level, so the model learns the noise only"
     } else if rms < low {

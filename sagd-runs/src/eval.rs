@@ -39,7 +39,7 @@ use sagd_eval::{EvalError, feature_cache};
 use serde::Serialize;
 
 use crate::error::RunError;
-use crate::output::{create_dir, write_json, write_spectral_png};
+use crate::output::{create_dir, retract_marker, write_json, write_spectral_png};
 
 fn invalid(message: impl Into<String>) -> RunError {
     RunError::Request(message.into())
@@ -248,6 +248,7 @@ pub fn eval_run(
         ),
         None => None,
     };
+    retract_marker(&metrics_path)?;
     let cache = CachedReference::open(req, model.as_ref(), &reference, &mut options);
     let started = Instant::now();
     let mut report = evaluate(&samples, &reference, model.as_ref(), &options, progress)?;

@@ -23,6 +23,24 @@ pub fn create_dir(out: &Path) -> Result<(), RunError> {
     })
 }
 
+/// Removes `marker`, the file a run writes last to say its outputs are complete
+/// (`summary.json`, `metrics.json`), before the outputs beside it are replaced: a run that then
+/// fails leaves no marker, so its folder reads as unfinished (and the next run finishes it)
+/// instead of pairing the old marker with new files.
+///
+/// # Errors
+/// [`RunError::Io`] when it exists and cannot be removed.
+pub fn retract_marker(marker: &Path) -> Result<(), RunError> {
+    match std::fs::remove_file(marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RunError::Io {
+            action: "remove",
+            path: marker.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `value` as pretty JSON (through [`serde_json::Value`], so map keys are sorted).
 ///
 /// # Errors

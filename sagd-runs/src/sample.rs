@@ -45,7 +45,7 @@ use sagd_samplers::{
 use serde::Serialize;
 
 use crate::error::RunError;
-use crate::output::{create_dir, write_json, write_sample_grid};
+use crate::output::{create_dir, retract_marker, write_json, write_sample_grid};
 
 /// The longest oracle schedule accepted.
 pub const MAX_LEVELS: usize = 100_000;
@@ -219,6 +219,8 @@ pub enum SampleEvent<'a> {
         /// The noise level `σ` the step started from.
         sigma: f64,
     },
+    /// The samples look like a diverged model's (see [`divergence_warning`]).
+    Warning(&'a str),
     /// The output folder holds `samples.npy` but no `summary.json` (written last): an earlier
     /// run stopped before it finished (a full disk, a kill), and its outputs are replaced.
     Unfinished(&'a Path),
@@ -594,9 +596,18 @@ pub fn sample_run(
         }
         progress(SampleEvent::Unfinished(&args.out));
     }
+    retract_marker(&summary_path)?;
     create_dir(&args.out)?;
     let started = Instant::now();
-    let (all, clipped) = draw(args, &source, sampler.as_ref(), &device, progress)?;
+    let Drawn {
+        values: all,
+        clipped,
+        largest,
+    } = draw(args, &source, sampler.as_ref(), &device, progress)?;
+    let clipped_fraction = clipped as f64 / all.len() as f64;
+    if let Some(warning) = divergence_warning(clipped_fraction, largest) {
+        progress(SampleEvent::Warning(&warning));
+    }
     let seconds = started.elapsed().as_secs_f64();
     let dims = source.denoiser.shape().dims();
     let grid_path = args.out.join("grid.png");
@@ -622,7 +633,7 @@ pub fn sample_run(
         device: args.device.to_string(),
         seconds,
         images_per_s: args.count as f64 / seconds.max(1e-9),
-        clipped_fraction: clipped as f64 / all.len() as f64,
+        clipped_fraction,
         samples: samples_path,
         grid: grid_path,
         terminal_snr: terminal.as_ref().map(TerminalSnrSummary::of),
@@ -648,15 +659,45 @@ impl TerminalSnrSummary {
     }
 }
 
-/// Draws the images batch by batch into `samples.npy`, mapped back to the data's range;
-/// returns them with the count of clamped values.
+/// A warning when the samples look like a diverged model's: most values clamped to the
+/// output range, or values far beyond any data scale (|x| > 1e4 before the mapping: training
+/// data are about unit scale, see sagd-models' data-scale warning).
+pub fn divergence_warning(clipped_fraction: f64, largest: f32) -> Option<String> {
+    let reading = "the model has likely diverged (its training log shows where) or does not \
+                   fit this data";
+    if clipped_fraction > 0.5 {
+        Some(format!(
+            "{:.0}% of the sampled values fell outside the data's range and were clamped \
+             (largest |x| = {largest:.3e}): {reading}",
+            100.0 * clipped_fraction
+        ))
+    } else if largest > 1e4 {
+        Some(format!(
+            "the samples reach |x| = {largest:.3e}, far beyond the data's scale: {reading}"
+        ))
+    } else {
+        None
+    }
+}
+
+/// What [`draw`] saw of the raw values, before the output range clamped them.
+struct Drawn {
+    /// Every image, mapped back to the data's range.
+    values: Vec<f32>,
+    /// Values the range clamped.
+    clipped: usize,
+    /// The largest `|x|` before the mapping (the network's scale).
+    largest: f32,
+}
+
+/// Draws the images batch by batch into `samples.npy`, mapped back to the data's range.
 fn draw(
     args: &SampleRequest,
     source: &Sampled,
     sampler: &dyn Sampler<DynShape>,
     device: &Device,
     progress: &mut dyn FnMut(SampleEvent<'_>),
-) -> Result<(Vec<f32>, usize), RunError> {
+) -> Result<Drawn, RunError> {
     let dims = source.denoiser.shape().dims();
     let batches = args.count.div_ceil(args.batch);
     progress(SampleEvent::Started {
@@ -666,6 +707,7 @@ fn draw(
     let mut writer = NpyWriter::create(&samples_path, &[args.count, dims[0], dims[1], dims[2]])?;
     let mut all = Vec::with_capacity(args.count * source.denoiser.shape().numel());
     let mut clipped = 0usize;
+    let mut largest = 0f32;
     for b in 0..batches {
         let n = args.batch.min(args.count - b * args.batch);
         // One ChaCha8 stream per batch: a full batch b of a seed is the same whatever
@@ -682,6 +724,7 @@ fn draw(
             })
         })?;
         let mut values = images.to_host();
+        largest = values.iter().fold(largest, |m, v| m.max(v.abs()));
         clipped += values
             .iter_mut()
             .filter_map(|v| source.range.map(v).then_some(()))
@@ -690,7 +733,11 @@ fn draw(
         all.extend_from_slice(&values);
     }
     writer.finish()?;
-    Ok((all, clipped))
+    Ok(Drawn {
+        values: all,
+        clipped,
+        largest,
+    })
 }
 
 /// The terminal-SNR check (`sagd_core::terminal`) of an oracle's stationary law at the

@@ -320,5 +320,29 @@ fn negative_numbers_reach_the_range_checks() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
     }
+    // Forms clap's own number test misses: an exponent, a leading dot, an infinity.
+    for (eta, shown) in [("-1e-3", "-0.001"), ("-.5", "-0.5"), ("-inf", "-inf")] {
+        let o = sagd(&[
+            "sample",
+            "--oracle",
+            "grf:size=1x4x4",
+            "--spectrum",
+            "isotropic",
+            "--sampler",
+            "ddim",
+            "--eta",
+            eta,
+            "--count",
+            "1",
+            "--out",
+            "never",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{eta}: {err}");
+        assert!(
+            err.contains(&format!("`eta` = {shown}: expected")),
+            "{eta}: {err}"
+        );
+    }
     assert!(!Path::new("never").exists() && !Path::new("x.npy").exists());
 }

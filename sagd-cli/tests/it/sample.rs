@@ -106,6 +106,18 @@ fn oracle_sampling_writes_samples_grid_and_summary() {
             .zip(&third)
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
+
+    // An --overwrite run that fails part-way (grid.png cannot be written) leaves no
+    // summary.json of the earlier run beside its new samples: the folder reads as unfinished.
+    std::fs::remove_file(out.join("grid.png")).unwrap();
+    std::fs::create_dir_all(out.join("grid.png").join("in-the-way")).unwrap();
+    let failed = sagd(&with);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(!out.join("summary.json").exists());
+    std::fs::remove_dir_all(out.join("grid.png")).unwrap();
+    let finish = sagd(&args);
+    assert!(finish.status.success(), "{}", text(&finish));
+    assert!(out.join("grid.png").is_file() && out.join("summary.json").is_file());
 }
 
 #[test]
@@ -292,4 +304,23 @@ fn the_oracle_checks_the_terminal_snr() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["terminal_snr"]["affected"], 0, "{v}");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+}
+
+/// Samples that look like a diverged model's are flagged: mostly clamped, or far beyond any
+/// data scale; ordinary samples are not.
+#[test]
+fn diverged_looking_samples_draw_a_warning() {
+    use sagd_runs::sample::divergence_warning;
+    assert_eq!(divergence_warning(0.01, 1.3), None);
+    assert_eq!(divergence_warning(0.5, 9e3), None);
+    let clamped = divergence_warning(0.9, 3.1e33).unwrap();
+    assert!(
+        clamped.contains("90% of the sampled values") && clamped.contains("3.100e33"),
+        "{clamped}"
+    );
+    let huge = divergence_warning(0.0, 2e5).unwrap();
+    assert!(
+        huge.contains("|x| = 2.000e5") && huge.contains("diverged"),
+        "{huge}"
+    );
 }

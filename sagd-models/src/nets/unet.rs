@@ -167,25 +167,94 @@ impl UnetArch {
         }
     }
 
-    /// The fewest channels any GroupNorm of level `level` sees: the level's width, and at a
-    /// level below the first the previous level's width, which its first block takes in
-    /// (the up path's blocks take in more, the attention blocks and the output norm the
-    /// level's width).
-    fn fewest_channels(&self, level: usize) -> usize {
-        let previous = level.checked_sub(1).map_or(usize::MAX, |l| self.widths[l]);
-        self.widths[level].min(previous)
+    /// Every GroupNorm of the network on `size`-pixel images, in build order (it mirrors
+    /// [`UnetDenoiser::new`]): its level, the side of its feature map and its channels.
+    fn group_norms(&self, size: usize) -> Vec<NormSite> {
+        let levels = self.widths.len();
+        let mut norms = Vec::new();
+        let mut skips = vec![self.widths[0]];
+        let mut ch = self.widths[0];
+        let mut side = size;
+        let stage = |norms: &mut Vec<NormSite>, level, side, c_in, width| {
+            norms.push(NormSite {
+                level,
+                side,
+                channels: c_in,
+            });
+            norms.push(NormSite {
+                level,
+                side,
+                channels: width,
+            });
+            if self.attention.contains(&side) {
+                norms.push(NormSite {
+                    level,
+                    side,
+                    channels: width,
+                });
+            }
+        };
+        for (level, &width) in self.widths.iter().enumerate() {
+            for _ in 0..self.blocks {
+                stage(&mut norms, level, side, ch, width);
+                ch = width;
+                skips.push(ch);
+            }
+            if level + 1 < levels {
+                skips.push(ch);
+                side /= 2;
+            }
+        }
+        // The middle: two residual blocks (two norms each) around an attention block.
+        let middle = NormSite {
+            level: levels - 1,
+            side,
+            channels: ch,
+        };
+        norms.extend([middle; 5]);
+        for (level, &width) in self.widths.iter().enumerate().rev() {
+            for _ in 0..=self.blocks {
+                let skip = skips.pop().unwrap_or(0);
+                stage(&mut norms, level, side, ch + skip, width);
+                ch = width;
+            }
+            if level > 0 {
+                side *= 2;
+            }
+        }
+        norms.push(NormSite {
+            level: 0,
+            side,
+            channels: ch,
+        });
+        norms
     }
 
-    /// Refuses a level where a GroupNorm group holds fewer than 2 values on `[C, H, W]`
-    /// images (call after the widths, groups and image side are checked): such a group
-    /// normalises a single value to zero, so `silu(norm(·))` is a constant and the
-    /// convolution after it (zero-initialised in every residual branch) never gets a gradient
-    /// (pytorch#19250).
+    /// Refuses a GroupNorm whose groups do not divide its channels (burn would panic), and one
+    /// whose groups hold fewer than 2 values on `[C, H, W]` images (call after the widths and
+    /// the image side are checked): such a group normalises a single value to zero, so
+    /// `silu(norm(·))` is a constant and the convolution after it (zero-initialised in every
+    /// residual branch) never gets a gradient (pytorch#19250).
     fn check_group_sizes(&self, [c, h, w]: [usize; 3]) -> Result<(), ModelError> {
-        for level in 0..self.widths.len() {
-            let side = h >> level;
-            let channels = self.fewest_channels(level);
+        for NormSite {
+            level,
+            side,
+            channels,
+        } in self.group_norms(h)
+        {
             let groups = self.groups.min(channels);
+            if channels % groups != 0 {
+                return Err(ModelError::config(
+                    "model.groups",
+                    self.groups,
+                    format!(
+                        "a number of groups dividing the channels of every GroupNorm: a block \
+                         at U-Net level {level} takes in {channels} channels (the up path adds \
+                         the skip's width to the level's), which {groups} groups do not divide; \
+                         use a number of groups dividing every width and every such sum"
+                    ),
+                ));
+            }
             let values = channels / groups * side * side;
             if values < 2 {
                 return Err(ModelError::config(
@@ -203,6 +272,14 @@ impl UnetArch {
         }
         Ok(())
     }
+}
+
+/// A GroupNorm of the U-Net: its level, the side of its (square) feature map, its channels.
+#[derive(Debug, Clone, Copy)]
+struct NormSite {
+    level: usize,
+    side: usize,
+    channels: usize,
 }
 
 /// `x + conv2(silu(norm2(conv1(silu(norm1(x))) + proj(e))))`, with a 1×1 skip when the
@@ -479,5 +556,50 @@ mod tests {
             "{e}"
         );
         assert!(config(&[16, 16], 8).validate([1, 2, 2], 1000).is_ok());
+    }
+
+    /// Widths whose up-path sums (4 + 8 = 12) the groups do not divide: a config error, not
+    /// burn's panic in `GroupNorm::new`.
+    #[test]
+    fn groups_that_do_not_divide_an_up_path_sum_are_refused() {
+        for widths in [[4, 8], [8, 4]] {
+            let e = config(&widths, 8).validate([1, 8, 8], 1000).unwrap_err();
+            assert!(e.is_usage());
+            let e = e.to_string();
+            assert!(
+                e.contains("`model.groups` = 8") && e.contains("takes in 12 channels"),
+                "{widths:?}: {e}"
+            );
+            assert!(config(&widths, 4).validate([1, 8, 8], 1000).is_ok());
+        }
+    }
+
+    /// The validation's list of GroupNorms is the network's: the same channel counts as the
+    /// `gamma` of every norm a built U-Net holds, for several architectures.
+    #[test]
+    fn the_listed_group_norms_are_the_built_ones() {
+        let device = burn::tensor::Device::flex();
+        for (widths, blocks, attention) in [
+            (vec![8, 16, 16], 1, vec![4]),
+            (vec![4, 8], 2, vec![8, 4]),
+            (vec![8, 8, 16, 16], 2, vec![2]),
+        ] {
+            let arch = UnetArch {
+                widths,
+                blocks,
+                attention,
+                groups: 4,
+            };
+            let net = UnetDenoiser::new(1, 8, &arch, &mut ParamInit::new(0, &device));
+            let mut built: Vec<usize> = crate::params::param_infos(&net)
+                .into_iter()
+                .filter(|p| p.name.ends_with(".gamma"))
+                .map(|p| p.shape[0])
+                .collect();
+            let mut listed: Vec<usize> = arch.group_norms(8).iter().map(|n| n.channels).collect();
+            built.sort_unstable();
+            listed.sort_unstable();
+            assert_eq!(built, listed, "{arch:?}");
+        }
     }
 }

@@ -121,6 +121,13 @@ fn the_scale_rule_follows_the_schedule() {
     );
     let low = warn(0.009).unwrap();
     assert!(low.contains("the noise hides the data"), "{low}");
+    assert!(high.contains("rescale them") && low.contains("rescale them"));
+    // Unit-scale data against an unnormalized spectrum of RMS 400: the fix is the noise's.
+    let off = data_scale_warning(&[1.0, -1.0], 400.0, &levels).unwrap();
+    assert!(
+        off.contains("the noise's RMS per pixel is 4.000e2") && off.contains("\"energy\""),
+        "{off}"
+    );
 }
 
 /// A checkpoint whose weights hold a NaN is refused for sampling, naming the first such
