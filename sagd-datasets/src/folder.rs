@@ -145,7 +145,12 @@ fn list_files(root: &Path) -> Result<(Vec<String>, Vec<Labelled>), DatasetError>
 
 /// A [`DatasetError::Format`] for a file the image crate cannot read.
 fn unreadable(path: &Path, e: ImageError) -> DatasetError {
-    DatasetError::format(path, None, "a readable PNG or JPEG image", e.to_string().trim_end())
+    DatasetError::format(
+        path,
+        None,
+        "a readable PNG or JPEG image",
+        e.to_string().trim_end(),
+    )
 }
 
 /// A decoder for the image at `path`, its format guessed from the content, and the
