@@ -338,40 +338,7 @@ pub fn evaluate(
         reference_stats: None,
         reference_features: None,
     };
-    if let Reference::Images(r) = reference {
-        // Both sets should hold images of the same range; the spectral metrics take any values
-        // and cannot tell [-1, 1] from [0, 1] data.
-        let (ms, mr) = (mean_pixel(samples), mean_pixel(r));
-        if (ms - mr).abs() > 0.25 {
-            warnings.push(format!(
-                "the mean pixel of the samples ({ms:.3}) and of the reference ({mr:.3}) differ \
-                 by more than 0.25: are both in the same range ([0, 1]; map [-1, 1] data with \
-                 (x + 1) / 2)?"
-            ));
-        }
-    }
-    if let Some(model) = inception
-        && !model.info().is_published()
-    {
-        warnings.push(format!(
-            "the weights' SHA-256 ({}…) is neither pt_inception-2015-12-05.safetensors's nor \
-             pytorch-fid's pt_inception-2015-12-05-6726825d.pth's: FIDs compare only with the \
-             same weights",
-            &model.info().sha256[..16]
-        ));
-    }
-    if let Reference::Images(r) = reference
-        && r.len() != samples.len()
-        && metrics.contains(&Metric::Fid)
-    {
-        warnings.push(format!(
-            "{} samples against {} reference images: FID depends on N, compare FIDs only at \
-             equal counts",
-            samples.len(),
-            r.len()
-        ));
-    }
-
+    warnings.extend(input_warnings(samples, reference, inception, metrics));
     if let Some(model) = inception.filter(|_| metrics.iter().any(|m| m.needs_inception())) {
         let started = Instant::now();
         let sample_features = extract(model, samples, options.batch, &mut |done, total| {
@@ -461,6 +428,52 @@ pub fn evaluate(
     Ok(report)
 }
 
+/// Warnings about the inputs, before any metric: sets of different pixel ranges, weights that
+/// are not the published ones, FID at unequal counts.
+fn input_warnings(
+    samples: &Dataset,
+    reference: &Reference,
+    inception: Option<&FidInception>,
+    metrics: &BTreeSet<Metric>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Reference::Images(r) = reference {
+        // Both sets should hold images of the same range; the spectral metrics take any values
+        // and cannot tell [-1, 1] from [0, 1] data.
+        let (ms, mr) = (mean_pixel(samples), mean_pixel(r));
+        if (ms - mr).abs() > 0.25 {
+            warnings.push(format!(
+                "the mean pixel of the samples ({ms:.3}) and of the reference ({mr:.3}) differ \
+                 by more than 0.25: are both in the same range ([0, 1]; map [-1, 1] data with \
+                 (x + 1) / 2)?"
+            ));
+        }
+    }
+    if let Some(model) = inception
+        && !model.info().is_published()
+    {
+        warnings.push(format!(
+            "the weights' SHA-256 ({}…) is neither pt_inception-2015-12-05.safetensors's nor \
+             pytorch-fid's pt_inception-2015-12-05-6726825d.pth's: FIDs compare only with the \
+             same weights",
+            &model.info().sha256[..16]
+        ));
+    }
+    if let Reference::Images(r) = reference
+        && r.len() != samples.len()
+        && metrics.contains(&Metric::Fid)
+    {
+        warnings.push(format!(
+            "{} samples against {} reference images: FID depends on N, compare FIDs only at \
+             equal counts",
+            samples.len(),
+            r.len()
+        ));
+    }
+
+    warnings
+}
+
 /// Explanations of values that look wrong but follow from the inputs: samples that are all one
 /// image (a collapsed model or sampler), a NaN log-RMS mode-variance error, a negative KID.
 fn degenerate_value_notes(samples: &Dataset, report: &EvalReport) -> Vec<String> {
@@ -538,25 +551,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn collapsed_samples_and_their_nan_are_explained() {
-        let same = images(vec![0.5; 8 * 16]);
-        let varied = images(
-            (0..8 * 16)
-                .map(|i| ((i * 37) % 101) as f32 / 101.0)
-                .collect(),
-        );
+    /// The spectral metrics of `samples` against `reference`, and the warnings as one text.
+    fn spectral_eval(samples: &Dataset, reference: &Dataset) -> (SpectralReport, String) {
+        let reference = Reference::Images(reference.clone());
         let report = evaluate(
-            &same,
-            &Reference::Images(varied.clone()),
+            samples,
+            &reference,
             None,
             &spectral_only(),
             &mut |_, _, _| {},
         )
         .unwrap();
-        let spectral = report.spectral.as_ref().unwrap();
+        (report.spectral.unwrap(), report.warnings.join("\n"))
+    }
+
+    #[test]
+    fn collapsed_samples_and_their_nan_are_explained() {
+        let same = images(vec![0.5; 8 * 16]);
+        let zeros = images(vec![0.0; 8 * 16]);
+        let varied = images(
+            (0..8 * 16)
+                .map(|i| ((i * 37) % 101) as f32 / 101.0)
+                .collect(),
+        );
+        let (spectral, notes) = spectral_eval(&same, &varied);
         assert!(spectral.mode_variance_log_rms.is_nan());
-        let notes = report.warnings.join("\n");
         assert!(
             notes.contains("all 8 samples are the same image"),
             "{notes}"
@@ -566,60 +585,22 @@ mod tests {
             "{notes}"
         );
         // All-zero samples: the log-spectral distance is undefined too, and said so.
-        let zeros = images(vec![0.0; 8 * 16]);
-        let report = evaluate(
-            &zeros,
-            &Reference::Images(varied.clone()),
-            None,
-            &spectral_only(),
-            &mut |_, _, _| {},
-        )
-        .unwrap();
-        assert!(
-            report
-                .spectral
-                .as_ref()
-                .unwrap()
-                .log_spectral_distance
-                .is_nan()
-        );
-        let notes = report.warnings.join("\n");
+        let (spectral, notes) = spectral_eval(&zeros, &varied);
+        assert!(spectral.log_spectral_distance.is_nan());
         assert!(
             notes.contains("the log-spectral distance is NaN"),
             "{notes}"
         );
         // An all-zero reference: the relative error has nothing to be relative to.
-        let report = evaluate(
-            &varied,
-            &Reference::Images(zeros.clone()),
-            None,
-            &spectral_only(),
-            &mut |_, _, _| {},
-        )
-        .unwrap();
-        assert!(
-            report
-                .spectral
-                .as_ref()
-                .unwrap()
-                .mode_variance_relative_error
-                .is_nan()
-        );
-        let notes = report.warnings.join("\n");
+        let (spectral, notes) = spectral_eval(&varied, &zeros);
+        assert!(spectral.mode_variance_relative_error.is_nan());
         assert!(
             notes.contains("the relative mode-variance error is NaN"),
             "{notes}"
         );
-        // Varied samples draw neither note.
-        let report = evaluate(
-            &varied,
-            &Reference::Images(varied.clone()),
-            None,
-            &spectral_only(),
-            &mut |_, _, _| {},
-        )
-        .unwrap();
-        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        // Varied samples draw no note.
+        let (_, notes) = spectral_eval(&varied, &varied);
+        assert!(notes.is_empty(), "{notes}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and its flags and flag values parse (each is run with `--help` appended, which checks them
 //! and runs nothing). Synopses with `[optional]` parts live in ```text blocks.
 
+use std::path::Path;
 use std::process::Command;
 
 /// The logical lines (continuations joined) of the README's ```bash blocks.
@@ -41,6 +42,23 @@ fn as_sagd_check(line: &str) -> Option<String> {
     Some(format!("sagd_check {rest}"))
 }
 
+/// Runs `command` (a line starting `sagd_check`) through bash in `dir`, where `sagd_check`
+/// runs the `sagd` binary with `--help` appended: `None` when it succeeds without a word on
+/// standard error, otherwise what bash or `sagd` said.
+fn fails_in_bash(command: &str, dir: &Path) -> Option<String> {
+    let script =
+        format!("set -e\nsagd_check() {{ \"$SAGD\" \"$@\" --help > /dev/null; }}\n{command}\n");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("SAGD", env!("CARGO_BIN_EXE_sagd"))
+        .current_dir(dir)
+        .output()
+        .expect("bash runs");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    (!out.status.success() || !said.is_empty()).then_some(said)
+}
+
 #[test]
 fn every_sagd_command_in_the_readme_survives_the_shell_and_parses() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
@@ -56,42 +74,24 @@ fn every_sagd_command_in_the_readme_survives_the_shell_and_parses() {
     );
     let dir = tempfile::tempdir().unwrap();
     for command in &commands {
-        let script =
-            format!("set -e\nsagd_check() {{ \"$SAGD\" \"$@\" --help > /dev/null; }}\n{command}\n");
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("SAGD", env!("CARGO_BIN_EXE_sagd"))
-            .current_dir(dir.path())
-            .output()
-            .expect("bash runs");
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "README: `{command}` fails in bash: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Some(said) = fails_in_bash(command, dir.path()) {
+            panic!("README: `{command}` fails in bash: {said}");
+        }
     }
 }
 
 /// The check itself catches what it is for: an unquoted `;` and a bad flag.
 #[test]
 fn the_readme_check_catches_an_unquoted_list_and_a_bad_flag() {
+    let dir = tempfile::tempdir().unwrap();
     for bad in [
         "sagd verify tabulated:r=0;0.5;1,w=1;0.3;0.1",
         "sagd noise isotropic --count x",
         "sagd sample --no-such-flag",
     ] {
         let command = as_sagd_check(bad).unwrap();
-        let script =
-            format!("sagd_check() {{ \"$SAGD\" \"$@\" --help > /dev/null; }}\nset -e\n{command}\n");
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("SAGD", env!("CARGO_BIN_EXE_sagd"))
-            .output()
-            .expect("bash runs");
         assert!(
-            !out.status.success() || !out.stderr.is_empty(),
+            fails_in_bash(&command, dir.path()).is_some(),
             "{bad} passed"
         );
     }
