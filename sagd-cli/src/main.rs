@@ -154,6 +154,11 @@ fn takes_a_number(arg: &clap::Arg) -> bool {
 }
 
 fn main() -> ExitCode {
+    // `cuda:N` numbers GPUs as nvidia-smi does (CUDA's default order puts the fastest first).
+    if std::env::var_os("CUDA_DEVICE_ORDER").is_none() {
+        // SAFETY: first thing in main, before any thread exists to read the environment.
+        unsafe { std::env::set_var("CUDA_DEVICE_ORDER", "PCI_BUS_ID") };
+    }
     sagd_ops::link();
     let cli = match parse_arguments() {
         Ok(cli) => cli,

@@ -352,7 +352,11 @@ pub fn open_replicas(
 fn open_all(list: &[DeviceSpec]) -> Result<Vec<Device>, DeviceError> {
     let gpus = if list.iter().any(|d| d.gpu_index().is_some()) {
         cuda_available(list[0])?;
-        probe_cuda()?
+        let gpus = probe_cuda()?;
+        if list.len() > 1 {
+            probe_nccl()?;
+        }
+        gpus
     } else {
         0
     };
@@ -512,9 +516,89 @@ pub fn probe_cuda_with(names: &[&str]) -> Result<usize, DeviceError> {
     Ok(devices as usize)
 }
 
+/// The Linux names under which the CUDA bindings (cudarc 0.19's `get_lib_name_candidates`,
+/// built for CUDA 13) look for NCCL, leaving out its `libnccl64_*` Windows-style names.
+/// `libnccl.so.2`, the name NCCL's PyPI wheels and Debian's `libnccl2` install, is not among
+/// them.
+pub const NCCL_LOOKED_FOR: &[&str] = &[
+    "libnccl.so",
+    "libnccl.so.13",
+    "libnccl.so.12",
+    "libnccl.so.11",
+    "libnccl.so.10",
+    "libnccl.so.9",
+    "libnccl.so.1",
+];
+
+/// The name NCCL's packages install it under.
+pub const NCCL_INSTALLED_AS: &str = "libnccl.so.2";
+
+/// Checks, before any work, that the CUDA bindings will find NCCL, which several GPUs need to
+/// average their gradients (burn's all-reduce on CUDA). Without the check a missing NCCL is a
+/// panic on a worker thread in the first step.
+///
+/// # Errors
+/// [`DeviceError::Unavailable`] saying that NCCL was not found, or that it is installed only
+/// as [`NCCL_INSTALLED_AS`], and how to fix each.
+pub fn probe_nccl() -> Result<(), DeviceError> {
+    probe_nccl_with(NCCL_LOOKED_FOR, NCCL_INSTALLED_AS)
+}
+
+/// [`probe_nccl`] with the names the bindings look for and the name NCCL is installed as.
+pub fn probe_nccl_with(looked_for: &[&str], installed_as: &str) -> Result<(), DeviceError> {
+    // SAFETY: loading the library runs its initializers, as the bindings would; nothing is
+    // called.
+    let loads = |name: &&str| unsafe { libloading::Library::new(name) }.is_ok();
+    if looked_for.iter().any(loads) {
+        return Ok(());
+    }
+    let reason = if loads(&installed_as) {
+        format!(
+            "NCCL is installed as {installed_as}, a name the CUDA bindings do not look for \
+             (they try {} …): link it as {} in a folder on LD_LIBRARY_PATH (`ldconfig -p | grep \
+             nccl`, or the wheel's nvidia/nccl/lib, shows where it is), or train on one GPU \
+             (--devices cuda:0)",
+            looked_for.first().unwrap_or(&""),
+            looked_for.first().unwrap_or(&"libnccl.so"),
+        )
+    } else {
+        format!(
+            "NCCL ({installed_as}) was not found, and several GPUs average their gradients \
+             through it: install it (the nvidia-nccl-cu13 wheel, or Debian's libnccl2) and add \
+             its folder to LD_LIBRARY_PATH, or train on one GPU (--devices cuda:0)"
+        )
+    };
+    Err(DeviceError::Unavailable {
+        device: "cuda".to_string(),
+        reason,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The probe's three answers, with libraries this machine has (the C library) or lacks.
+    #[test]
+    fn the_nccl_probe_names_the_library_and_the_fix() {
+        assert!(probe_nccl_with(&["libc.so.6"], "libnone-sagd.so.2").is_ok());
+        let renamed = probe_nccl_with(&["libnone-sagd.so"], "libc.so.6")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            renamed.contains("installed as libc.so.6, a name the CUDA bindings do not look for")
+                && renamed.contains("link it as libnone-sagd.so in a folder on LD_LIBRARY_PATH"),
+            "{renamed}"
+        );
+        let missing = probe_nccl_with(&["libnone-sagd.so"], "libnone-sagd.so.2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("NCCL (libnone-sagd.so.2) was not found")
+                && missing.contains("--devices cuda:0"),
+            "{missing}"
+        );
+    }
 
     fn list(entries: &[&str]) -> Vec<DeviceSpec> {
         parse_device_list(entries).unwrap()
