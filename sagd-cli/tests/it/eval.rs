@@ -111,8 +111,8 @@ fn spectral_metrics_need_no_network_and_write_metrics_and_a_figure() {
     let png = image_dims(&out_dir.join("spectra.png"));
     assert!(png.0 > 400 && png.1 > 200, "{png:?}");
     // A second run into the same folder needs --overwrite.
-    let again = sagd_env(
-        &[
+    let rerun = |extra: &[&str]| {
+        let mut args = vec![
             "eval",
             "--samples",
             "shapes:n=64,size=1x16x16,seed=3",
@@ -122,29 +122,16 @@ fn spectral_metrics_need_no_network_and_write_metrics_and_a_figure() {
             "spectral",
             "--out",
             out_dir.to_str().unwrap(),
-        ],
-        &NO_WEIGHTS,
-    );
-    assert_usage_error(&again, "--overwrite");
+        ];
+        args.extend_from_slice(extra);
+        sagd_env(&args, &NO_WEIGHTS)
+    };
+    assert_usage_error(&rerun(&[]), "--overwrite");
     // An --overwrite run that fails part-way (spectra.png cannot be written) leaves no
     // metrics.json of the earlier run beside its new outputs.
     std::fs::remove_file(out_dir.join("spectra.png")).unwrap();
     std::fs::create_dir_all(out_dir.join("spectra.png").join("in-the-way")).unwrap();
-    let failed = sagd_env(
-        &[
-            "eval",
-            "--samples",
-            "shapes:n=64,size=1x16x16,seed=3",
-            "--reference",
-            "shapes:n=64,size=1x16x16,split=test",
-            "--metrics",
-            "spectral",
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--overwrite",
-        ],
-        &NO_WEIGHTS,
-    );
+    let failed = rerun(&["--overwrite"]);
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
     assert!(!out_dir.join("metrics.json").exists());
 }
