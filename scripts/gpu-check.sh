@@ -121,4 +121,19 @@ log "== sagd DDIM-50: exit $? ($OUT/sample_sagd.json)"
 "$PYTHON" benches/peers/sample_peer.py "$preset" --batch "$batch_sample" --steps 50 --repeats 3 \
     --device "$DEVICE" > "$OUT/sample_torch.json" 2>&1
 log "== torch DDIM-50: $(tail -n 1 "$OUT/sample_torch.json")"
+# --- 5. fused, autotuned and resumed: a run stopped after step 2 and resumed in a new process
+# (autotune's choices read back from its on-disk cache) against the uninterrupted run --------
+config "$WORK/resume.toml" tiny 8 4 auto
+"$BIN" train --config "$WORK/resume.toml" --out "$WORK/whole" --device "$DEVICE" --quiet > /dev/null 2>&1
+"$BIN" train --config "$WORK/resume.toml" --out "$WORK/split" --device "$DEVICE" --stop-at 2 --quiet > /dev/null 2>&1
+"$BIN" train --config "$WORK/resume.toml" --out "$WORK/split" --device "$DEVICE" --resume --quiet > /dev/null 2>&1
+"$PYTHON" - "$WORK/whole" "$WORK/split" > "$OUT/resume_gpu.json" <<'PY'
+import glob, json, sys
+import numpy as np
+from safetensors.numpy import load_file
+last = [load_file(sorted(glob.glob(d + "/checkpoints/*.safetensors"))[-1]) for d in sys.argv[1:]]
+gap = max(float(np.max(np.abs(last[0][k] - last[1][k]))) for k in last[0])
+print(json.dumps({"tensors": len(last[0]), "max_abs_gap": gap, "bit_exact": gap == 0.0}))
+PY
+log "== stop at 2, resume in a new process, vs 4 steps at once on $DEVICE: $(cat "$OUT/resume_gpu.json")"
 rm -rf "$WORK"

@@ -63,8 +63,8 @@ pub struct EvalArgs {
     /// KID's subset size (lowered, with a warning, to the smaller set's count).
     #[arg(long, default_value_t = 1000)]
     kid_subset_size: usize,
-    /// Device: cpu, or cuda (built with --features cuda); ndarray and libtorch in builds with
-    /// those features.
+    /// Device: cpu, or cuda (built with --features cuda); cube-cpu (--features cube-cpu),
+    /// ndarray and libtorch in builds with those features.
     #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
     device: DeviceSpec,
     /// Output directory: metrics.json and spectra.png.

@@ -78,7 +78,8 @@ pub struct SampleArgs {
     #[arg(long)]
     overwrite: bool,
     /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
-    /// work); ndarray and libtorch are other CPU backends in builds with those features.
+    /// work); cube-cpu runs the GPU's kernels on the CPU (--features cube-cpu); ndarray and
+    /// libtorch are other CPU backends in builds with those features.
     #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
     device: DeviceSpec,
     /// No progress bar.

@@ -30,7 +30,8 @@ pub struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
-    /// work); ndarray and libtorch are other CPU backends in builds with those features.
+    /// work); cube-cpu runs the GPU's kernels on the CPU (--features cube-cpu); ndarray and
+    /// libtorch are other CPU backends in builds with those features.
     /// Overrides the config (for a new run: a resumed run keeps its own, and another value is
     /// refused).
     #[arg(long, value_parser = crate::parse::device)]

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A device, as configs and flags write it: `cpu` (burn's flex backend), `cuda` or `cuda:N`
-/// (GPU N in CUDA's order; `cuda` alone is GPU 0), `wgpu`, and the CPU backends kept for
-/// measurement, `ndarray` and `libtorch` (builds with the `ndarray` or `tch` feature).
+/// (GPU N in CUDA's order; `cuda` alone is GPU 0), `cube-cpu` (burn's CubeCL CPU runtime, the
+/// GPU's kernels compiled for this CPU: the CUDA build's stand-in), `wgpu`, and the CPU
+/// backends kept for measurement, `ndarray` and `libtorch` (builds with the `cube-cpu`,
+/// `ndarray` or `tch` feature).
 ///
 /// Parsed from and written as that text (`cuda` stays `cuda`, `cuda:0` stays `cuda:0`), so
 /// a config round-trips unchanged.
@@ -36,6 +38,10 @@ pub enum DeviceSpec {
     Cpu,
     /// A GPU through burn's CUDA backend: `None` written `cuda` (GPU 0), `Some(n)` `cuda:n`.
     Cuda(Option<usize>),
+    /// The CPU through burn's CubeCL CPU runtime (`--features cube-cpu`): the kernels, fusion
+    /// and autotuning of the CUDA build, JIT-compiled for this CPU through LLVM. One device;
+    /// list it once per replica.
+    CubeCpu,
     /// burn's wgpu backend (not in any build of sagd yet).
     Wgpu,
     /// burn's ndarray backend (`--features ndarray`).
@@ -46,14 +52,16 @@ pub enum DeviceSpec {
 
 /// The device names [`DeviceSpec`] reads, for messages.
 pub const DEVICE_NAMES: &str =
-    "cpu, cuda, cuda:N, wgpu (and ndarray, libtorch in builds with those features)";
+    "cpu, cuda, cuda:N, wgpu (and cube-cpu, ndarray, libtorch in builds with those features)";
 
 impl DeviceSpec {
-    /// The backend's name: `cpu`, `cuda`, `wgpu`, `ndarray` or `libtorch` (no index).
+    /// The backend's name: `cpu`, `cuda`, `cube-cpu`, `wgpu`, `ndarray` or `libtorch` (no
+    /// index).
     pub fn kind(self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
             Self::Cuda(_) => "cuda",
+            Self::CubeCpu => "cube-cpu",
             Self::Wgpu => "wgpu",
             Self::Ndarray => "ndarray",
             Self::Libtorch => "libtorch",
@@ -108,6 +116,7 @@ impl FromStr for DeviceSpec {
         match text.trim() {
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda(None)),
+            "cube-cpu" => Ok(Self::CubeCpu),
             "wgpu" => Ok(Self::Wgpu),
             "ndarray" => Ok(Self::Ndarray),
             "libtorch" => Ok(Self::Libtorch),
@@ -215,18 +224,36 @@ pub fn parse_device_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<DeviceSpec>
                     DeviceError::invalid(
                         "devices",
                         &list,
-                        format!("cpu, cuda or cuda:N for every entry, not `{entry}`"),
+                        format!("cpu, cube-cpu, cuda or cuda:N for every entry, not `{entry}`"),
                     )
                 }
                 DeviceError::Invalid { expected, .. } => DeviceError::invalid(
                     "devices",
                     &list,
-                    format!("cpu, cuda or cuda:N for every entry, not `{entry}`: {expected}"),
+                    format!(
+                        "cpu, cube-cpu, cuda or cuda:N for every entry, not `{entry}`: {expected}"
+                    ),
                 ),
                 other => other,
             })
         })
         .collect()
+}
+
+/// The environment variable naming the device test suites run on ([`test_device`]).
+pub const TEST_DEVICE_VAR: &str = "SAGD_TEST_DEVICE";
+
+/// The device a test suite runs on: [`TEST_DEVICE_VAR`] (`SAGD_TEST_DEVICE=cube-cpu` runs the
+/// device tests on the CUDA build's CPU stand-in), `cpu` when unset.
+///
+/// # Panics
+/// When the variable names no device, or one this build or machine cannot open: a test
+/// asked for a device it cannot have.
+pub fn test_device() -> Device {
+    let name = std::env::var(TEST_DEVICE_VAR).unwrap_or_else(|_| "cpu".to_string());
+    name.parse::<DeviceSpec>()
+        .and_then(DeviceSpec::open)
+        .unwrap_or_else(|e| panic!("{TEST_DEVICE_VAR}={name}: {e}"))
 }
 
 /// Checks a data-parallel device list against the run's `device` and `batch`, opening no
@@ -260,14 +287,16 @@ pub fn check_replicas(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if let Some(other) = devices
-        .iter()
-        .find(|d| !matches!(d, DeviceSpec::Cpu | DeviceSpec::Cuda(_)))
-    {
+    if let Some(other) = devices.iter().find(|d| {
+        !matches!(
+            d,
+            DeviceSpec::Cpu | DeviceSpec::Cuda(_) | DeviceSpec::CubeCpu
+        )
+    }) {
         return Err(DeviceError::invalid(
             "devices",
             &list,
-            format!("cpu, cuda or cuda:N for every entry, not `{other}`"),
+            format!("cpu, cube-cpu, cuda or cuda:N for every entry, not `{other}`"),
         ));
     }
     let kinds: std::collections::BTreeSet<&str> = devices.iter().map(|d| d.kind()).collect();
@@ -275,7 +304,10 @@ pub fn check_replicas(
         return Err(DeviceError::invalid(
             "devices",
             &list,
-            "entries of one kind (all cpu or all cuda:N): the list mixes cpu and cuda",
+            format!(
+                "entries of one kind (all cpu, all cube-cpu or all cuda:N): the list mixes {}",
+                kinds.into_iter().collect::<Vec<_>>().join(" and ")
+            ),
         ));
     }
     if devices[0].kind() != device.kind() {
@@ -364,6 +396,7 @@ fn open_all(list: &[DeviceSpec]) -> Result<Vec<Device>, DeviceError> {
         .map(|&device| match device {
             DeviceSpec::Cpu => Ok(Device::flex()),
             DeviceSpec::Cuda(_) => open_gpu(device, gpus),
+            DeviceSpec::CubeCpu => open_cube_cpu(),
             DeviceSpec::Wgpu => Err(unavailable(
                 device,
                 "this build has no wgpu backend; use cpu or cuda",
@@ -418,6 +451,20 @@ fn cuda_device(index: usize) -> Device {
 #[cfg(not(feature = "cuda"))]
 fn cuda_device(_index: usize) -> Device {
     unreachable!("cuda_available refuses builds without the cuda feature")
+}
+
+#[cfg(feature = "cube-cpu")]
+fn open_cube_cpu() -> Result<Device, DeviceError> {
+    Ok(Device::cpu())
+}
+
+#[cfg(not(feature = "cube-cpu"))]
+fn open_cube_cpu() -> Result<Device, DeviceError> {
+    Err(unavailable(
+        DeviceSpec::CubeCpu,
+        "this build has no CubeCL CPU runtime; run scripts/setup-cuda-build.sh once (the LLVM \
+         it needs), then rebuild with `--features cube-cpu`",
+    ))
 }
 
 #[cfg(feature = "ndarray")]
@@ -643,7 +690,7 @@ mod tests {
                 cpu,
                 vec!["wgpu"],
                 8,
-                "cpu, cuda or cuda:N for every entry, not `wgpu`",
+                "cpu, cube-cpu, cuda or cuda:N for every entry, not `wgpu`",
             ),
         ] {
             let e = check_replicas(device, &list(&entries), batch).unwrap_err();
@@ -658,7 +705,7 @@ mod tests {
         assert!(e.contains("entry 2 is empty"), "{e}");
         let e = parse_device_list(&["cpu", "gpu"]).unwrap_err().to_string();
         assert!(
-            e.contains("cpu, cuda or cuda:N for every entry, not `gpu`"),
+            e.contains("cpu, cube-cpu, cuda or cuda:N for every entry, not `gpu`"),
             "{e}"
         );
         let e = parse_device_list(&["cpu", "cpu:1"])

@@ -15,12 +15,12 @@
 //! `O(HW(H + W))` per plane against the FFT's `O(HW log HW)`: for the 32×32 to 64×64 images
 //! sagd trains on, a few MFLOP per plane.
 //!
-//! White noise comes from the device's own generator, seeded per draw
-//! ([`Device::seed`](burn::tensor::Device::seed)): the same seed gives the same numbers on the
-//! same backend, but not the numbers of the host path, which draws in the Fourier domain from a
-//! ChaCha8 stream. Both have the law `N(0, Σ_w)`.
+//! White noise comes from the device's own generator, seeded per draw ([`seeded_normal`]): the
+//! same seed gives the same numbers on the same backend, whatever other threads and devices
+//! draw meanwhile, but not the numbers of the host path, which draws in the Fourier domain from
+//! a ChaCha8 stream. Both have the law `N(0, Σ_w)`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
@@ -207,18 +207,36 @@ impl DeviceNoise {
             return Err(crate::error::invalid_value("count", 0, "at least 1 image"));
         }
         let [c, h, w] = self.covariance.size();
-        self.device.seed(seed);
-        let z = Tensor::random(
-            [count, c, h, w],
-            Distribution::Normal(0.0, 1.0),
-            &self.device,
-        );
+        let z = seeded_normal([count, c, h, w], seed, &self.device);
         let eps = self.colour(z)?;
         Ok(match self.covariance.normalization() {
             Normalization::PerSampleStd => divide_by_plane_std(eps),
             Normalization::None | Normalization::Energy => eps,
         })
     }
+}
+
+/// Held from seeding the device generator to the launch of the draw that uses it.
+static DEVICE_GENERATOR: Mutex<()> = Mutex::new(());
+
+/// `N(0, 1)` white noise of `shape` on `device`, a function of `seed` and the backend alone.
+///
+/// burn's generators are process-wide ([`Device::seed`] seeds every device of a CubeCL
+/// backend at once), and a CubeCL kernel takes its seeds from the generator when it is
+/// launched: under fusion, at the next drain of the recording thread's stream, not when
+/// [`Tensor::random`] returns. So the seed, the draw and its launch happen under one
+/// process-wide lock, the launch forced by a second [`Device::seed`] call (which drains the
+/// stream before seeding; a host-side wait for the launch, not for the device to finish).
+/// Two replicas or threads drawing at once then each get their own seed's numbers.
+pub fn seeded_normal(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+    let _held = DEVICE_GENERATOR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    device.seed(seed);
+    let z = Tensor::random(shape, Distribution::Normal(0.0, 1.0), device);
+    // Launches the draw with `seed`'s state; the new state is overwritten by the next draw.
+    device.seed(seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15);
+    z
 }
 
 /// Each `H × W` plane divided by its population standard deviation (planes with zero

@@ -167,14 +167,15 @@ pub fn squared_error(prediction: Tensor<4>, batch: &Batch) -> Tensor<1> {
     }
 }
 
-/// The loss of `net` on `batch` ([`squared_error`] of its prediction) and the gradient of
-/// every parameter (in visiting order; `None` for a parameter the loss does not reach).
-pub fn batch_gradients(net: &Net, batch: &Batch) -> (f64, Vec<Option<Tensor<1>>>) {
+/// The loss of `net` on `batch` ([`squared_error`] of its prediction), shape `[1]` off the
+/// autodiff graph and still on the device (the step reads it with the gradient norm, in one
+/// transfer), and the gradient of every parameter (in visiting order; `None` for a parameter
+/// the loss does not reach).
+pub fn batch_gradients(net: &Net, batch: &Batch) -> (Tensor<1>, Vec<Option<Tensor<1>>>) {
     let prediction = net.forward(batch.x_t.clone(), &batch.cond);
     let loss = squared_error(prediction, batch);
     let grads = loss.backward();
-    let loss = loss.into_scalar::<f32>() as f64;
-    (loss, collect_grads(net, &grads))
+    (loss.inner(), collect_grads(net, &grads))
 }
 
 #[cfg(test)]

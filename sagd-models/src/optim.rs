@@ -252,6 +252,27 @@ pub fn global_norm(grads: &[Option<Tensor<1>>]) -> f64 {
     total.map_or(0.0, |t| (t.into_scalar::<f32>() as f64).sqrt())
 }
 
+/// The step's loss (shape `[1]`) and the global ℓ2 norm of `grads`, read from the device
+/// together: the one device→host transfer of a training step, which the non-finite check and
+/// the clipping factor need.
+pub fn loss_and_grad_norm(loss: Tensor<1>, grads: &[Option<Tensor<1>>]) -> (f64, f64) {
+    let squares = grads
+        .iter()
+        .flatten()
+        .map(|g| g.clone().square().sum())
+        .reduce(|a, b| a + b)
+        .unwrap_or_else(|| loss.zeros_like());
+    let both: Vec<f32> = Tensor::cat(vec![loss, squares], 0)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    match both[..] {
+        [loss, squares] => (f64::from(loss), f64::from(squares).sqrt()),
+        _ => (f64::NAN, f64::NAN),
+    }
+}
+
 struct Updater<'a> {
     config: &'a OptimizerConfig,
     state: &'a mut OptimizerState,
@@ -401,6 +422,20 @@ impl Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one read of a step against the norm by hand: √(3² + 4² + 12²) = 13, a parameter
+    /// without a gradient skipped, no gradient at all a zero norm, a NaN passed through.
+    #[test]
+    fn loss_and_grad_norm_reads_both_at_once() {
+        let device = burn::tensor::Device::flex();
+        let t = |v: &[f32]| Tensor::<1>::from_data(burn::tensor::TensorData::from(v), &device);
+        let grads = vec![Some(t(&[3.0, 4.0])), None, Some(t(&[12.0]))];
+        assert_eq!(loss_and_grad_norm(t(&[2.5]), &grads), (2.5, 13.0));
+        assert_eq!(loss_and_grad_norm(t(&[0.5]), &[None]), (0.5, 0.0));
+        let (loss, norm) = loss_and_grad_norm(t(&[1.0]), &[Some(t(&[f32::NAN]))]);
+        assert_eq!(loss, 1.0);
+        assert!(norm.is_nan());
+    }
 
     /// The schedule against its closed form at the first step, in the warm-up, at the end of
     /// the warm-up, in the middle of the decay and at the last step.

@@ -21,7 +21,6 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use sagd_core::NoiseLevel;
-use sagd_core::device::open_replicas;
 use sagd_core::files::write_atomic;
 
 use crate::batches::BatchSource;
@@ -30,7 +29,9 @@ use crate::config::RunConfig;
 use crate::error::{ModelError, NonFiniteStop, WeightsCheck};
 use crate::loss::Batch;
 use crate::nets::Net;
-use crate::optim::{Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, global_norm};
+use crate::optim::{
+    Ema, OptimizerConfig, OptimizerState, apply_update, clip_factor, loss_and_grad_norm,
+};
 use crate::parallel::DataParallel;
 use crate::params::{self, ParamInfo};
 use crate::range::OutputRange;
@@ -85,20 +86,21 @@ impl TrainState {
         self.apply(loss, grads, lr)
     }
 
-    /// The second half of [`step`](Self::step): given a batch's `loss` and the gradient of
-    /// each parameter (visiting order, on this state's device), clips them by their global
-    /// norm, takes the optimizer step and updates the EMA. A NaN or infinite loss or gradient
-    /// leaves the state untouched and returns the offending value in `Err`.
+    /// The second half of [`step`](Self::step): given a batch's `loss` (shape `[1]`) and the
+    /// gradient of each parameter (visiting order, both on this state's device), clips them by
+    /// their global norm, takes the optimizer step and updates the EMA. A NaN or infinite loss
+    /// or gradient leaves the state untouched and returns the offending value in `Err`. The
+    /// loss and the norm are the step's one read from the device.
     pub fn apply(
         &mut self,
-        loss: f64,
+        loss: Tensor<1>,
         grads: Vec<Option<Tensor<1>>>,
         lr: f64,
     ) -> Result<StepOutput, (&'static str, f64)> {
+        let (loss, grad_norm) = loss_and_grad_norm(loss, &grads);
         if !loss.is_finite() {
             return Err(("loss", loss));
         }
-        let grad_norm = global_norm(&grads);
         if !grad_norm.is_finite() {
             return Err(("gradient norm", grad_norm));
         }
@@ -412,8 +414,7 @@ impl<'a> Run<'a> {
         resuming: bool,
         observer: &mut dyn FnMut(&Event),
     ) -> Result<Self, ModelError> {
-        let parallel =
-            DataParallel::new(open_replicas(config.device, &config.devices, config.batch)?);
+        let parallel = DataParallel::open(config.device, &config.devices, config.batch)?;
         warn_about_replicas(config, observer);
         let source = batch_source(config, parallel.first())?;
         let shape = source.shape();

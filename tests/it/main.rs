@@ -2,3 +2,5 @@
 
 mod pipeline;
 mod properties;
+#[cfg(feature = "cube-cpu")]
+mod stand_in;

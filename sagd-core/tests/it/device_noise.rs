@@ -1,18 +1,19 @@
 //! `DeviceNoise` (DFT matrix products on a burn device) against the host FFT path on the same
-//! numbers, and its draws against `Σ_w` with the host path's statistical test.
+//! numbers, and its draws against `Σ_w` with the host path's statistical test; on flex, or on
+//! the device `SAGD_TEST_DEVICE` names (CI runs them on the CUDA build's CPU stand-in).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::thread;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use sagd_core::device::test_device;
+use sagd_core::device_noise::seeded_normal;
 use sagd_core::grid::FrequencyGrid;
 use sagd_core::{DeviceNoise, Normalization, SpectralCovariance};
-
-/// The device generator is seeded globally (burn's `Device::seed`): tests that draw hold this.
-static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
 /// A Fourier multiplier as a function of the amplitude `w(f)`.
 type Multiplier = fn(f64) -> f64;
@@ -33,7 +34,7 @@ fn to_vec(t: Tensor<4>) -> Vec<f32> {
 
 #[test]
 fn device_filters_match_the_host_ffts_on_the_same_numbers() {
-    let device = Device::flex();
+    let device = test_device();
     for (c, h, w) in [
         (1, 5, 6),
         (2, 4, 7),
@@ -91,8 +92,7 @@ fn device_filters_match_the_host_ffts_on_the_same_numbers() {
 
 #[test]
 fn device_draws_have_the_covariance_and_are_reproducible() {
-    let _guard = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
+    let device = test_device();
     let cov = Arc::new(
         SpectralCovariance::from_amplitudes(
             "test",
@@ -133,8 +133,7 @@ fn device_draws_have_the_covariance_and_are_reproducible() {
 
 #[test]
 fn device_draws_have_per_mode_variance_w_squared() {
-    let _guard = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
+    let device = test_device();
     let (h, w) = (8, 8);
     let cov = Arc::new(
         SpectralCovariance::from_amplitudes(
@@ -182,8 +181,7 @@ fn device_draws_have_per_mode_variance_w_squared() {
 
 #[test]
 fn per_sample_std_on_the_device_rescales_every_plane() {
-    let _guard = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
+    let device = test_device();
     let cov = Arc::new(
         SpectralCovariance::from_amplitudes(
             "test",
@@ -213,7 +211,7 @@ fn per_sample_std_on_the_device_rescales_every_plane() {
 
 #[test]
 fn device_filter_refuses_other_shapes_and_empty_draws() {
-    let device = Device::flex();
+    let device = test_device();
     let cov = Arc::new(
         SpectralCovariance::from_amplitudes(
             "test",
@@ -228,4 +226,27 @@ fn device_filter_refuses_other_shapes_and_empty_draws() {
     let err = noise.colour(wrong).unwrap_err().to_string();
     assert!(err.contains("[2, 1, 4, 5]"), "{err}");
     assert!(noise.sample(0, 1).is_err());
+}
+
+/// burn's generator is process-wide: without `seeded_normal`'s lock, a thread seeding between
+/// another's seed and draw would hand it the wrong numbers.
+#[test]
+fn concurrent_draws_each_get_their_own_seeds_numbers() {
+    let device = test_device();
+    let shape = [2, 1, 8, 8];
+    let alone: Vec<Vec<f32>> = (0..4)
+        .map(|seed| to_vec(seeded_normal(shape, seed, &device)))
+        .collect();
+    for _ in 0..20 {
+        let together: Vec<Vec<f32>> = thread::scope(|scope| {
+            let draws: Vec<_> = (0..4)
+                .map(|seed| {
+                    let device = device.clone();
+                    scope.spawn(move || to_vec(seeded_normal(shape, seed, &device)))
+                })
+                .collect();
+            draws.into_iter().map(|d| d.join().unwrap()).collect()
+        });
+        assert_eq!(together, alone);
+    }
 }

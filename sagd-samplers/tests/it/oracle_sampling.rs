@@ -28,8 +28,9 @@ use sagd_samplers::{
 const COUNT: usize = 4096;
 const Z: f64 = 6.0;
 
+/// flex, or the device `SAGD_TEST_DEVICE` names (the CUDA build's stand-in in CI).
 fn device() -> Device {
-    Device::flex()
+    sagd_core::device::test_device()
 }
 
 struct Setup {
