@@ -257,8 +257,8 @@ pub fn test_device() -> Device {
 }
 
 /// Checks a data-parallel device list against the run's `device` and `batch`, opening no
-/// device: every entry is `cpu` or `cuda[:N]`, all of the kind `device` names, no GPU listed
-/// twice, and `batch` divides into equal shares. An empty list (one replica on `device`)
+/// device: every entry is `cpu`, `cube-cpu` or `cuda[:N]`, all of the kind `device` names, no
+/// GPU listed twice, and `batch` divides into equal shares. An empty list (one replica on `device`)
 /// passes. A single device must be named without an index (`--devices cuda:1` picks a GPU).
 ///
 /// # Errors

@@ -266,11 +266,8 @@ pub fn loss_and_grad_norm(loss: Tensor<1>, grads: &[Option<Tensor<1>>]) -> (f64,
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .unwrap_or_default();
-    match both[..] {
-        [loss, squares] => (f64::from(loss), f64::from(squares).sqrt()),
-        _ => (f64::NAN, f64::NAN),
-    }
+        .expect("f32 data after convert::<f32>()");
+    (f64::from(both[0]), f64::from(both[1]).sqrt())
 }
 
 struct Updater<'a> {

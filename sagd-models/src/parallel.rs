@@ -44,7 +44,7 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 
-use sagd_core::device::{DeviceSpec, open_replicas};
+use sagd_core::device::{DeviceError, DeviceSpec, open_replicas};
 
 use crate::error::ModelError;
 use crate::loss::{Batch, batch_gradients};
@@ -152,8 +152,8 @@ impl DataParallel {
     /// list ([`open_replicas`]), averaged as [`Averaging::for_devices`] says.
     ///
     /// # Errors
-    /// Those of [`open_replicas`]; [`ModelError::Config`] naming `devices` while another
-    /// collective run is open in this process.
+    /// Those of [`open_replicas`]; [`DeviceError::Unavailable`] while another collective run
+    /// is open in this process.
     pub fn open(
         device: DeviceSpec,
         devices: &[DeviceSpec],
@@ -167,8 +167,8 @@ impl DataParallel {
     /// `averaging` ([`Averaging::Single`] for one device whatever is asked).
     ///
     /// # Errors
-    /// [`ModelError::Config`] naming `devices` when `averaging` is collective while another
-    /// collective run is open in this process.
+    /// [`DeviceError::Unavailable`] (as a [`ModelError`]) when `averaging` is collective while
+    /// another collective run is open in this process.
     ///
     /// # Panics
     /// When `devices` is empty.
@@ -184,13 +184,11 @@ impl DataParallel {
         };
         let collective = match averaging {
             Averaging::Collective => Some(Collective {
-                _lease: CollectiveLease::acquire().ok_or_else(|| {
-                    ModelError::config(
-                        "devices",
-                        format!("{} GPUs", devices.len()),
-                        "one data-parallel run on GPUs per process at a time: burn's \
-                         gradient-sync server is one per process, and another run holds it",
-                    )
+                _lease: CollectiveLease::acquire().ok_or_else(|| DeviceError::Unavailable {
+                    device: format!("{} GPUs", devices.len()),
+                    reason: "another data-parallel GPU run of this process holds burn's \
+                             gradient-sync server (one per process): run one at a time"
+                        .to_string(),
                 })?,
                 _context: DistributedContext::init(
                     devices.clone(),

@@ -21,6 +21,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use sagd_core::NoiseLevel;
+use sagd_core::device::DeviceSpec;
 use sagd_core::files::write_atomic;
 
 use crate::batches::BatchSource;
@@ -643,7 +644,8 @@ fn last_good_checkpoint(dir: &Path, bad: u64) -> Option<(u64, PathBuf)> {
 /// Warns when CPU replicas outnumber the cores (each is a thread on the one CPU device).
 fn warn_about_replicas(config: &RunConfig, observer: &mut dyn FnMut(&Event)) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if config.devices.len() > cores && config.device.is_cpu() {
+    let on_cpu = matches!(config.device, DeviceSpec::Cpu | DeviceSpec::CubeCpu);
+    if config.devices.len() > cores && on_cpu {
         observer(&Event::Warning(format!(
             "{} CPU replicas on {cores} cores: replicas beyond the cores only add overhead \
              (each is a thread on the one CPU device)",

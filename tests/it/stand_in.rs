@@ -9,6 +9,7 @@
 //! per kernel, so the tests share this binary.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -20,6 +21,14 @@ use sagd::models::{Batch, Conditioning, Net, RunConfig, TrainOptions, train};
 
 fn cube() -> Device {
     Device::cpu()
+}
+
+/// Every test here holds this for its whole run: while one thread autotunes a shape, another
+/// asking for the same shape runs an untuned candidate, so two tests in parallel could use
+/// different kernels and the bit-for-bit comparison below would fail for nothing.
+fn one_test_at_a_time() -> MutexGuard<'static, ()> {
+    static STAND_IN: Mutex<()> = Mutex::new(());
+    STAND_IN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `n` standard normal values from a seeded host stream.
@@ -112,6 +121,7 @@ fn matches_flex_in_loss_and_gradients(label: &str, model: &str, shape: [usize; 3
 
 #[test]
 fn linear_circulant_and_mlp_match_flex() {
+    let _stand_in = one_test_at_a_time();
     for (label, model) in [
         ("linear", "kind = \"linear\"\ninit_gain = 0.3"),
         ("circulant", "kind = \"circulant\"\ninit_gain = 0.3"),
@@ -126,6 +136,7 @@ fn linear_circulant_and_mlp_match_flex() {
 
 #[test]
 fn tiny_unet_matches_flex() {
+    let _stand_in = one_test_at_a_time();
     matches_flex_in_loss_and_gradients("unet tiny", TINY, [3, 8, 8]);
 }
 
@@ -134,6 +145,7 @@ fn tiny_unet_matches_flex() {
 #[test]
 #[ignore = "about 10 minutes of autotuning from a cold cache; run with --ignored"]
 fn paper_unet_matches_flex() {
+    let _stand_in = one_test_at_a_time();
     let paper = "kind = \"unet\"\npreset = \"paper\"";
     matches_flex_in_loss_and_gradients("unet paper", paper, [3, 8, 8]);
 }
@@ -167,10 +179,14 @@ const TINY: &str = "kind = \"unet\"\npreset = \"tiny\"";
 /// backends) the stand-in's run follows flex's.
 #[test]
 fn training_steps_stop_and_resume_on_the_stand_in() {
+    let _stand_in = one_test_at_a_time();
     sagd::ops::link();
     let tmp = tempfile::tempdir().unwrap();
     let dir = |name: &str| tmp.path().join(name);
     let on_device = run_config(TINY, "cube-cpu", &[], 3, "device");
+    // A first run tunes every kernel (autotune may run an untuned candidate while it tunes),
+    // so the two compared runs both use the tuned ones.
+    run(&on_device, &dir("tuning"), false, None);
     run(&on_device, &dir("whole"), false, None);
     run(&on_device, &dir("split"), false, Some(2));
     run(&on_device, &dir("split"), true, None);
@@ -205,6 +221,7 @@ fn training_steps_stop_and_resume_on_the_stand_in() {
 /// collectives), follow the single-replica run.
 #[test]
 fn two_replicas_on_the_stand_in_follow_one() {
+    let _stand_in = one_test_at_a_time();
     sagd::ops::link();
     let two = run_config(TINY, "cube-cpu", &["cube-cpu", "cube-cpu"], 3, "device");
     let parallel = DataParallel::open(two.device, &two.devices, two.batch).unwrap();
@@ -229,6 +246,7 @@ fn two_replicas_on_the_stand_in_follow_one() {
 #[test]
 #[ignore = "autotunes about 90 convolutions at 299×299 from a cold cache; run with --ignored"]
 fn fid_inception_matches_flex() {
+    let _stand_in = one_test_at_a_time();
     let dir = std::env::var_os("SAGD_MODELS_DIR")
         .expect("set SAGD_MODELS_DIR to the shared models folder (with fid-inception/)");
     let weights = Path::new(&dir).join("fid-inception/pt_inception-2015-12-05.safetensors");
