@@ -6,8 +6,9 @@
 //!
 //! Run with `cargo run --release --example train_throughput [-- tiny|paper ...]`.
 //! `SAGD_BENCH_DEVICE` picks the backend by its config name (`cpu` = flex, the default;
-//! `ndarray` or `libtorch` with `--features ndarray` / `tch`; `cuda`), `SAGD_BENCH_STEPS` the
-//! timed steps (5), and `SAGD_BENCH_PHASES=1` first prints the median wall time of each phase
+//! `ndarray` or `libtorch` with `--features ndarray` / `tch`; `cuda`; `cube-cpu`),
+//! `SAGD_BENCH_STEPS` the timed steps (5), `SAGD_BENCH_WARMUP` the untimed ones before them (2;
+//! a CubeCL runtime compiles and autotunes its kernels in the first), and `SAGD_BENCH_PHASES=1` first prints the median wall time of each phase
 //! of the step (batch, forward and loss, backward, gradient norm, AdamW, EMA) on stderr.
 
 use std::sync::Arc;
@@ -41,6 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let warmup: usize = std::env::var("SAGD_BENCH_WARMUP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
     for name in presets {
         let preset = match name.as_str() {
             "tiny" => UnetPreset::Tiny,
@@ -81,13 +86,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             phases(&mut source, &mut state, batch, &device)?;
         }
         let mut times = Vec::new();
-        for step in 0..(2 + steps) as u64 {
+        for step in 0..(warmup + steps) as u64 {
             let t = Instant::now();
             let b = source.batch(step, batch, &device)?;
             state
                 .step(&b, 2e-4)
                 .map_err(|(what, v)| format!("{what} = {v}"))?;
-            if step >= 2 {
+            if step >= warmup as u64 {
                 times.push(t.elapsed().as_secs_f64());
             }
         }

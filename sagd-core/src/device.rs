@@ -213,7 +213,7 @@ pub fn parse_device_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<DeviceSpec>
                     "devices",
                     &list,
                     format!(
-                        "no empty entries (entry {} is empty): cpu, cuda or cuda:N each",
+                        "no empty entries (entry {} is empty): cpu, cuda, cuda:N or cube-cpu each",
                         i + 1
                     ),
                 ));

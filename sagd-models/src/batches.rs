@@ -32,19 +32,51 @@ pub struct BatchSource {
     covariance: Arc<SpectralCovariance>,
     parameterization: Parameterization,
     epoch: Option<(u64, Vec<usize>)>,
-    resident: Option<Resident>,
+    on_device: Option<OnDevice>,
 }
 
 /// The device side of a [`BatchSource`] drawing on the device (`[noise] draw = "device"`).
-struct Resident {
-    /// Every image after the deterministic transforms, `(N, C, H, W)` on the device.
-    images: Tensor<4>,
+struct OnDevice {
+    /// The images after the deterministic transforms.
+    images: DeviceImages,
     /// The random transforms that follow, each with its band noise for `corrupt`.
     random: Vec<(Transform, Option<DeviceNoise>)>,
     /// The forward process's noise.
     noise: DeviceNoise,
     /// The multiplier the parameterization's target needs (`1/w` or `1/w²` on the support).
     target_table: Option<MultiplierTable>,
+}
+
+/// Where the images of a source drawing on the device live.
+enum DeviceImages {
+    /// Every image, `(N, C, H, W)`, resident on the device.
+    Resident(Tensor<4>),
+    /// Larger than the resident limit: on the host, each step's images uploaded.
+    Streamed(Dataset),
+}
+
+impl DeviceImages {
+    /// The images at `indices`, `(len, C, H, W)` on `device`: the same values either way.
+    fn gather(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        match self {
+            Self::Resident(images) => {
+                let index = Tensor::<1, Int>::from_data(
+                    TensorData::new(
+                        indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                        [indices.len()],
+                    ),
+                    device,
+                );
+                images.clone().select(0, index)
+            }
+            Self::Streamed(images) => {
+                let mut values = Vec::new();
+                images.gather(indices, &mut values);
+                let [c, h, w] = images.shape();
+                Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device)
+            }
+        }
+    }
 }
 
 /// The stream of step `step`'s draws.
@@ -99,19 +131,21 @@ impl BatchSource {
             covariance,
             parameterization,
             epoch: None,
-            resident: None,
+            on_device: None,
         })
     }
 
-    /// Moves the source onto `device`: the images after the deterministic transforms become
-    /// one resident tensor, and every later batch is drawn there (see
-    /// [`NoiseDraw::Device`](crate::config::NoiseDraw::Device)): only the batch's indices,
-    /// flip decisions and levels are uploaded per step.
+    /// Moves the source onto `device`: every later batch is drawn there (see
+    /// [`NoiseDraw::Device`](crate::config::NoiseDraw::Device)). The images after the
+    /// deterministic transforms become one resident tensor when they take at most
+    /// `resident_limit` bytes (as f32), and only the batch's indices, flip decisions and levels
+    /// are uploaded per step; a larger dataset stays on the host and each step uploads its
+    /// batch's images, the same values (`[noise] resident_mib`).
     ///
     /// # Errors
     /// [`ModelError::Config`] when a deterministic transform follows a random one (`hflip`,
     /// `corrupt`), which the device path cannot reorder.
-    pub fn on_device(mut self, device: &Device) -> Result<Self, ModelError> {
+    pub fn on_device(mut self, device: &Device, resident_limit: u64) -> Result<Self, ModelError> {
         // The deterministic transforms run once on the host; the random ones (hflip, corrupt)
         // run per batch on the device, so they must come last. `scale` (x ↦ 2x − 1, appended
         // for 8-bit data) may follow them: it commutes with a flip, and moving it ahead of
@@ -143,11 +177,16 @@ impl BatchSource {
             }
         }
         let prepared = prefix.apply_to(&self.dataset, self.dataset.len(), self.seed)?;
-        let [c, h, w] = prepared.shape();
-        let images = Tensor::from_data(
-            TensorData::new(prepared.to_f32(), [prepared.len(), c, h, w]),
-            device,
-        );
+        let bytes = (prepared.len() * prepared.shape().iter().product::<usize>() * 4) as u64;
+        let images = if bytes <= resident_limit {
+            let [c, h, w] = prepared.shape();
+            DeviceImages::Resident(Tensor::from_data(
+                TensorData::new(prepared.to_f32(), [prepared.len(), c, h, w]),
+                device,
+            ))
+        } else {
+            DeviceImages::Streamed(prepared)
+        };
         let random = random
             .into_iter()
             .map(|t| {
@@ -160,7 +199,7 @@ impl BatchSource {
             .collect::<Result<Vec<_>, ModelError>>()?;
         let noise = DeviceNoise::new(self.covariance.clone(), device)?;
         let target_table = loss::target_table(self.parameterization, &noise)?;
-        self.resident = Some(Resident {
+        self.on_device = Some(OnDevice {
             images,
             random,
             noise,
@@ -171,7 +210,19 @@ impl BatchSource {
 
     /// True when batches are drawn on the device.
     pub fn is_on_device(&self) -> bool {
-        self.resident.is_some()
+        self.on_device.is_some()
+    }
+
+    /// True when batches are drawn on the device from images resident there (false when they
+    /// are drawn on the host, or streamed to the device per step).
+    pub fn is_resident(&self) -> bool {
+        matches!(
+            self.on_device,
+            Some(OnDevice {
+                images: DeviceImages::Resident(_),
+                ..
+            })
+        )
     }
 
     /// The image shape after the transforms.
@@ -217,7 +268,7 @@ impl BatchSource {
     pub fn batch(&mut self, step: u64, batch: usize, device: &Device) -> Result<Batch, ModelError> {
         let indices = self.indices(step, batch);
         let mut rng = step_rng(self.seed, step);
-        if self.resident.is_some() {
+        if self.on_device.is_some() {
             return self.device_batch(indices, &mut rng, device);
         }
         let mut raw = Vec::new();
@@ -263,22 +314,15 @@ impl BatchSource {
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<Batch, ModelError> {
-        let Some(resident) = &self.resident else {
-            unreachable!("device_batch is called for resident sources only");
+        let Some(drawn) = &self.on_device else {
+            unreachable!("device_batch is called for sources on the device only");
         };
         let batch = indices.len();
         let per_image = |values: Vec<f32>| {
             Tensor::<4>::from_data(TensorData::new(values, [batch, 1, 1, 1]), device)
         };
-        let index = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [batch],
-            ),
-            device,
-        );
-        let mut x0 = resident.images.clone().select(0, index);
-        for (transform, band) in &resident.random {
+        let mut x0 = drawn.images.gather(&indices, device);
+        for (transform, band) in &drawn.random {
             match (transform, band) {
                 (Transform::HFlip { p }, _) => {
                     let flip: Vec<f32> = (0..batch)
@@ -298,7 +342,7 @@ impl BatchSource {
         let levels: Vec<usize> = (0..batch)
             .map(|_| rng.random_range(0..self.levels.len()))
             .collect();
-        let eps = resident.noise.sample(batch, rng.next_u64())?;
+        let eps = drawn.noise.sample(batch, rng.next_u64())?;
         let scale = per_image(
             levels
                 .iter()
@@ -311,10 +355,10 @@ impl BatchSource {
                 .map(|&t| self.levels[t].sigma as f32)
                 .collect(),
         );
-        let filter = resident
+        let filter = drawn
             .target_table
             .as_ref()
-            .map(|table| (&resident.noise, table));
+            .map(|table| (&drawn.noise, table));
         let (x_t, target) =
             loss::device_target(self.parameterization, x0, eps, scale, sigma, filter)?;
         Ok(Batch {

@@ -102,6 +102,17 @@ pub struct NoiseConfig {
     /// Where each step's noise and batch are drawn.
     #[serde(default)]
     pub draw: NoiseDraw,
+    /// Drawing on the device, the training images (after the deterministic transforms, as
+    /// f32) stay resident on the device up to this many MiB; a larger dataset stays on the
+    /// host and each step uploads its batch's images (the same values).
+    #[serde(default = "default_resident_mib")]
+    pub resident_mib: u64,
+}
+
+fn default_resident_mib() -> u64 {
+    // Under a quarter of a 4 GiB GPU: what one allocation may take on CUDA (cubecl's page
+    // limit), and room left for the network. CIFAR-10's train split is 586 MiB.
+    1024
 }
 
 /// Where a training step draws its noise (`[noise] draw`).
@@ -153,6 +164,7 @@ impl Default for NoiseConfig {
             spectrum: default_spectrum(),
             normalization: Normalization::default(),
             draw: NoiseDraw::default(),
+            resident_mib: default_resident_mib(),
         }
     }
 }
@@ -231,16 +243,18 @@ pub struct RunConfig {
     pub ema: EmaConfig,
 }
 
-/// The keys a resumed run may change: how it reports, keeps checkpoints, checks its
-/// spectrum before training and spreads a step over devices, never what it computes. `steps`
-/// is not among them: the run's length shapes its learning-rate schedule.
-pub const RESUMABLE_KEYS: [&str; 6] = [
+/// The keys a resumed run may change (dotted for a table's key): how it reports, keeps
+/// checkpoints, checks its spectrum before training, spreads a step over devices and keeps its
+/// images on one, never what it computes. `steps` is not among them: the run's length shapes
+/// its learning-rate schedule.
+pub const RESUMABLE_KEYS: [&str; 7] = [
     "checkpoint_every",
     "checkpoint_at",
     "log_every",
     "keep_checkpoints",
     "allow_low_terminal_noise",
     "devices",
+    "noise.resident_mib",
 ];
 
 impl RunConfig {
@@ -483,7 +497,7 @@ fn first_difference(a: &toml::Value, b: &toml::Value, path: &str) -> Option<Stri
                 } else {
                     format!("{path}.{k}")
                 };
-                if path.is_empty() && RESUMABLE_KEYS.contains(&k.as_str()) {
+                if RESUMABLE_KEYS.contains(&key.as_str()) {
                     continue;
                 }
                 match (ta.get(k), tb.get(k)) {
@@ -576,7 +590,12 @@ mod tests {
         b.checkpoint_every = 3;
         b.keep_checkpoints = 9;
         b.checkpoint_at = vec![1, 2, 5];
+        // Streaming the images instead of keeping them on the device draws the same batches.
+        b.noise.resident_mib = 0;
         assert_eq!(a.incompatible_key(&b), None);
+        let mut d = b.clone();
+        d.noise.draw = crate::config::NoiseDraw::Device;
+        assert_eq!(a.incompatible_key(&d).as_deref(), Some("noise.draw"));
         b.optimizer.lr = 1.0;
         assert_eq!(a.incompatible_key(&b).as_deref(), Some("optimizer.lr"));
         // The run's length shapes its schedule: a change is refused with both values.

@@ -6,9 +6,12 @@
 //! draws it (same data order, levels, noise: the run's deterministic streams), on the first
 //! device, and cut into `N` equal contiguous shares along the batch dimension; replica `r`
 //! takes rows `[r·B/N, (r+1)·B/N)`. The loss is a mean over the batch, so the mean of the `N`
-//! share gradients is the whole batch's gradient. Clipping, the optimizer step and the one EMA
-//! then run once, on the first device, whose state is what checkpoints hold; the other
-//! replicas take its updated weights at the next step. The global batch, the learning-rate
+//! share gradients is the whole batch's gradient. The first replica's state (weights,
+//! optimizer, the one EMA) is what checkpoints hold. A replica on another device keeps its own
+//! weights and optimizer state, made from the first's at the first step, and applies the same
+//! clipped update from the same averaged gradients (as PyTorch's `DistributedDataParallel`
+//! does), so that only gradients cross between devices; replicas on the first's device
+//! (threads sharing `cpu` or `cube-cpu`) read the first's weights. The global batch, the learning-rate
 //! schedule and every random draw are therefore the single-device run's, and a run moves
 //! between 1 and `N` devices on resume: the weights agree with the single-device run's to
 //! float rounding (the order of the sums differs), not bit for bit.
@@ -49,6 +52,7 @@ use sagd_core::device::{DeviceError, DeviceSpec, open_replicas};
 use crate::error::ModelError;
 use crate::loss::{Batch, batch_gradients};
 use crate::nets::Net;
+use crate::optim::{OptimizerState, apply_update, clip_factor};
 use crate::train::{StepOutput, TrainState};
 
 /// Makes a replica of a network on `device`: every parameter a fresh autodiff leaf there (so
@@ -136,6 +140,88 @@ pub struct DataParallel {
     averaging: Averaging,
     /// Burn's gradient-sync server, held (for its drop) for [`Averaging::Collective`] only.
     _collective: Option<Collective>,
+    /// The replicas after the first, made from the training state at the first step.
+    others: Option<Vec<Replica>>,
+}
+
+/// A replica after the first.
+enum Replica {
+    /// On the first's device: it reads the first's weights, so nothing is ever copied.
+    SharesFirst,
+    /// On a device of its own: its own weights and optimizer state, stepped with the same
+    /// averaged gradients as the first's (as PyTorch's `DistributedDataParallel` does), so
+    /// that after the first step only gradients cross between devices.
+    Own {
+        net: Box<Net>,
+        optimizer: OptimizerState,
+    },
+}
+
+impl Replica {
+    /// The replicas on `devices[1..]`, from `state`'s weights and optimizer state.
+    fn all_after_first(state: &TrainState, devices: &[Device]) -> Vec<Self> {
+        let moved = |tensors: &[Tensor<1>], device: &Device| -> Vec<Tensor<1>> {
+            tensors
+                .iter()
+                .map(|t| t.clone().to_device(device))
+                .collect()
+        };
+        devices[1..]
+            .iter()
+            .map(|device| {
+                if *device == devices[0] {
+                    return Self::SharesFirst;
+                }
+                let net = state.net.clone().map(&mut Replicate {
+                    device,
+                    distributed: false,
+                });
+                let optimizer = OptimizerState {
+                    step: state.optimizer.step,
+                    m: moved(&state.optimizer.m, device),
+                    v: moved(&state.optimizer.v, device),
+                };
+                Self::Own {
+                    net: Box::new(net),
+                    optimizer,
+                }
+            })
+            .collect()
+    }
+
+    /// Its own weights, or `None` when it shares the first's.
+    fn net(&self) -> Option<&Net> {
+        match self {
+            Self::SharesFirst => None,
+            Self::Own { net, .. } => Some(net.as_ref()),
+        }
+    }
+}
+
+/// Each replica's loss (shape `[1]`) and gradients on its share of `batch`, in threads.
+fn share_gradients(
+    nets: Vec<Net>,
+    batch: &Batch,
+    devices: &[Device],
+) -> Vec<(Tensor<1>, Vec<Option<Tensor<1>>>)> {
+    let shares = batch.split(devices.len());
+    thread::scope(|scope| {
+        let workers: Vec<_> = nets
+            .into_iter()
+            .zip(shares)
+            .zip(devices)
+            .map(|((net, share), device)| {
+                scope.spawn(move || batch_gradients(&net, &share.to_device(device)))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 impl std::fmt::Debug for DataParallel {
@@ -203,6 +289,7 @@ impl DataParallel {
             devices,
             averaging,
             _collective: collective,
+            others: None,
         })
     }
 
@@ -221,15 +308,28 @@ impl DataParallel {
         &self.devices[0]
     }
 
+    /// The weights of replica `r` (from 1) when it keeps its own, on a device other than the
+    /// first's, after the first [`step`](Self::step); `None` otherwise (a replica on the
+    /// first's device reads the first's weights).
+    pub fn replica_net(&self, r: usize) -> Option<&Net> {
+        self.others.as_ref()?.get(r.checked_sub(1)?)?.net()
+    }
+
     /// One update of `state` (on the first device) on `batch` at learning rate `lr`: each
-    /// replica takes its share, the shares' gradients are averaged, and the state is clipped,
-    /// stepped and its EMA updated once. The loss reported is the mean of the shares' losses,
-    /// the whole batch's. With one device this is [`TrainState::step`].
+    /// replica takes its share, the shares' gradients are averaged, and every replica applies
+    /// the same clipped optimizer step to its weights (the EMA is the first's alone). The loss
+    /// reported is the mean of the shares' losses, the whole batch's. With one device this is
+    /// [`TrainState::step`].
     ///
-    /// A NaN or infinite loss or gradient leaves the state untouched and returns the
+    /// The replicas on devices other than the first take `state`'s weights and optimizer
+    /// state at the first call and from then on only gradients move between devices, so
+    /// `state` must change by this method alone while `self` lives (open a new
+    /// [`DataParallel`] for a state read from a checkpoint).
+    ///
+    /// A NaN or infinite loss or gradient leaves every replica untouched and returns the
     /// offending value in `Err`.
     pub fn step(
-        &self,
+        &mut self,
         state: &mut TrainState,
         batch: &Batch,
         lr: f64,
@@ -239,50 +339,59 @@ impl DataParallel {
             return state.step(batch, lr);
         }
         let distributed = self.averaging == Averaging::Collective;
-        let replicas: Vec<Net> = self
-            .devices
-            .iter()
-            .map(|device| {
-                state.net.clone().map(&mut Replicate {
+        let first_device = self.devices[0].clone();
+        let others = self
+            .others
+            .get_or_insert_with(|| Replica::all_after_first(state, &self.devices));
+        let nets: Vec<Net> = std::iter::once(&state.net)
+            .chain(others.iter().map(|r| r.net().unwrap_or(&state.net)))
+            .zip(&self.devices)
+            .map(|(net, device)| {
+                net.clone().map(&mut Replicate {
                     device,
                     distributed,
                 })
             })
             .collect();
-        let shares = batch.split(n);
-        let results: Vec<(Tensor<1>, Vec<Option<Tensor<1>>>)> = thread::scope(|scope| {
-            let workers: Vec<_> = replicas
-                .into_iter()
-                .zip(shares)
-                .zip(&self.devices)
-                .map(|((net, share), device)| {
-                    scope.spawn(move || batch_gradients(&net, &share.to_device(device)))
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        let first_device = self.first();
+        let results = share_gradients(nets, batch, &self.devices);
         let loss = results
             .iter()
-            .map(|(l, _)| l.clone().to_device(first_device))
+            .map(|(l, _)| l.clone().to_device(&first_device))
             .reduce(|a, b| a + b)
             .map(|sum| sum.div_scalar(n as f64))
-            .unwrap_or_else(|| Tensor::zeros([1], first_device));
-        let mut results = results.into_iter().map(|(_, g)| g);
-        let first = results.next().unwrap_or_default();
-        let grads = if distributed {
+            .unwrap_or_else(|| Tensor::zeros([1], &first_device));
+        let mut grads_by_replica = results.into_iter().map(|(_, g)| g);
+        let first = grads_by_replica.next().unwrap_or_default();
+        let rest: Vec<_> = grads_by_replica.collect();
+        // Each replica's copy of the mean gradient, on its own device.
+        let (grads, others_grads): (_, Vec<_>) = if distributed {
             // Burn's backward pass has already replaced each replica's gradients by the mean.
-            first
+            (first, rest)
         } else {
-            average_in_memory(first, results, self.first())
+            let mean = average_in_memory(first, rest, &first_device);
+            let copies = others
+                .iter()
+                .zip(&self.devices[1..])
+                .map(|(replica, device)| match replica {
+                    Replica::SharesFirst => Vec::new(),
+                    Replica::Own { .. } => mean
+                        .iter()
+                        .map(|g| g.clone().map(|g| g.to_device(device)))
+                        .collect(),
+                })
+                .collect();
+            (mean, copies)
         };
-        state.apply(loss, grads, lr)
+        let output = state.apply(loss, grads, lr)?;
+        // The first's clipping factor, recomputed from the norm it read: every replica scales
+        // by the same number without reading its own gradients back.
+        let scale = clip_factor(output.grad_norm, state.config.clip());
+        for (replica, grads) in others.iter_mut().zip(others_grads) {
+            if let Replica::Own { net, optimizer } = replica {
+                **net = apply_update((**net).clone(), grads, &state.config, optimizer, lr, scale);
+            }
+        }
+        Ok(output)
     }
 }
 

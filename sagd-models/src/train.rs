@@ -668,7 +668,7 @@ fn batch_source(config: &RunConfig, device: &Device) -> Result<BatchSource, Mode
         config.parameterization,
     )?;
     if config.noise.draw.on_device(config.device) {
-        return source.on_device(device);
+        return source.on_device(device, config.noise.resident_mib.saturating_mul(1 << 20));
     }
     Ok(source)
 }

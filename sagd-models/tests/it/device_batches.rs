@@ -54,7 +54,7 @@ fn source(
     )
     .unwrap();
     if let Some(device) = device {
-        source = source.on_device(device).unwrap();
+        source = source.on_device(device, u64::MAX).unwrap();
     }
     (source, levels, cov)
 }
@@ -149,6 +149,30 @@ fn device_targets_follow_the_forward_process() {
     }
 }
 
+/// A dataset over the resident limit stays on the host and each step uploads its images: the
+/// batches (flips, corruption, noise, targets) are the resident ones, bit for bit, and a limit
+/// of exactly the images' size keeps them resident.
+#[test]
+fn streamed_images_draw_the_resident_batches() {
+    let _guard = lock();
+    let device = Device::flex();
+    let spec = "shapes:n=20,size=1x10x10,seed=4";
+    let transforms = ["pad:1", "crop:8x8", "hflip:0.5", "corrupt:a=0.3,b=0.5"];
+    let images_bytes = 20 * 8 * 8 * 4;
+    let make = |limit: u64| {
+        let (source, _, _) = source(spec, &transforms, Parameterization::V, None);
+        source.on_device(&device, limit).unwrap()
+    };
+    let (mut resident, mut streamed) = (make(images_bytes), make(images_bytes - 1));
+    assert!(resident.is_resident() && !streamed.is_resident() && streamed.is_on_device());
+    for step in [0u64, 3, 7] {
+        let (a, b) = (batch(&mut resident, step), batch(&mut streamed, step));
+        assert_eq!(a.cond.index, b.cond.index, "step {step}: levels");
+        assert_eq!(host(a.x_t), host(b.x_t), "step {step}: x_t");
+        assert_eq!(host(a.target), host(b.target), "step {step}: target");
+    }
+}
+
 /// A random transform before a deterministic one cannot run on the device: refused naming both.
 #[test]
 fn device_draws_refuse_a_reordered_pipeline() {
@@ -176,7 +200,7 @@ fn device_draws_refuse_a_reordered_pipeline() {
         Parameterization::ColouredEps,
     )
     .unwrap()
-    .on_device(&Device::flex())
+    .on_device(&Device::flex(), u64::MAX)
     .err()
     .unwrap()
     .to_string();
