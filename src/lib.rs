@@ -44,5 +44,7 @@ pub use sagd_samplers as samplers;
 /// The types most programs use (from `sagd-core`), with the built-in spectra linked in.
 pub mod prelude {
     pub use sagd_core::prelude::*;
-    pub use sagd_ops::{BandPass, ExpDecay, Isotropic, PowerLaw, Tabulated, TwoBand};
+    pub use sagd_ops::{
+        BandPass, BandStop, DcLevel, ExpDecay, Isotropic, Offset, PowerLaw, Tabulated, TwoBand,
+    };
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use sagd_core::DeviceSpec;
 use sagd_eval::EvalReport;
 use sagd_eval::evaluate::{Stage, parse_metrics};
-use sagd_runs::eval::{EvalRequest, eval_run};
+use sagd_runs::eval::{EvalRequest, ReferenceCount, eval_run};
 
 use crate::progress::progress_bar;
 use crate::usage;
@@ -30,6 +30,10 @@ pub struct EvalArgs {
     /// compare 28x28 MNIST with 32x32 samples, or corrupt:a=0.1,b=0.2 for corrupted data.
     #[arg(long = "transform", value_name = "T")]
     transforms: Vec<String>,
+    /// A transform of the samples, applied in order after --count's subset (repeatable), e.g.
+    /// pad:2 when the samples are 28x28 data, or notch:a=0.1,b=0.2 to filter a band out.
+    #[arg(long = "sample-transform", value_name = "T")]
+    sample_transforms: Vec<String>,
     /// Seed of the --count subsets, the random transforms and KID's subsets.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -41,6 +45,10 @@ pub struct EvalArgs {
     /// FIDs only at equal N).
     #[arg(long)]
     count: Option<usize>,
+    /// Reference images used instead of as many as the samples: `all` (e.g. the whole test
+    /// split against 1024 samples) or a number; the first ones after the transforms.
+    #[arg(long, value_name = "all|N", value_parser = clap::value_parser!(ReferenceCount))]
+    reference_count: Option<ReferenceCount>,
     /// The FID Inception weights: pt_inception-2015-12-05.safetensors or pytorch-fid's
     /// pt_inception-2015-12-05-6726825d.pth. Default: $SAGD_INCEPTION, else
     /// $SAGD_MODELS_DIR/fid-inception/pt_inception-2015-12-05.safetensors.
@@ -63,6 +71,11 @@ pub struct EvalArgs {
     /// KID's subset size (lowered, with a warning, to the smaller set's count).
     #[arg(long, default_value_t = 1000)]
     kid_subset_size: usize,
+    /// Resample the samples' features this many times (with replacement, the reference
+    /// fixed) and report FID's and KID's spread over the resamples: the metrics' own
+    /// sampling noise (0: off).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    bootstrap: usize,
     /// Device: cpu, or cuda (built with --features cuda); cube-cpu (--features cube-cpu),
     /// ndarray and libtorch in builds with those features.
     #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
@@ -87,15 +100,18 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         samples: args.samples.clone(),
         reference: args.reference.clone(),
         transforms: args.transforms.clone(),
+        sample_transforms: args.sample_transforms.clone(),
         seed: args.seed,
         metrics: parse_metrics(&args.metrics).map_err(usage)?,
         count: args.count,
+        reference_count: args.reference_count,
         inception: args.inception.clone(),
         save_stats: args.save_stats.clone(),
         feature_cache: args.feature_cache.clone(),
         batch: args.batch,
         kid_subsets: args.kid_subsets,
         kid_subset_size: args.kid_subset_size,
+        bootstrap: args.bootstrap,
         device: args.device,
         out: args.out.clone(),
         overwrite: args.overwrite,

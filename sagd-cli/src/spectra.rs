@@ -56,6 +56,9 @@ pub fn spectra_list(as_json: bool) -> Result<ExitCode> {
                         {
                             v["verify_range"] = json!([sample.0, sample.1]);
                         }
+                        if let ParamKind::Choice { choices, .. } = p.kind {
+                            v["choices"] = json!(choices);
+                        }
                         v
                     })
                     .collect();

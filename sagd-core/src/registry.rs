@@ -66,6 +66,13 @@ pub enum ParamKind {
         /// Draw a strictly increasing list.
         sorted: bool,
     },
+    /// One of a fixed set of words. The property suite draws each with equal probability.
+    Choice {
+        /// Default word.
+        default: &'static str,
+        /// Every accepted word.
+        choices: &'static [&'static str],
+    },
 }
 
 /// One documented parameter of a registered spectrum.
@@ -86,15 +93,17 @@ impl ParamSpec {
             ParamKind::Number { default, .. } => ParamValue::Number(default),
             ParamKind::Radius { default } => ParamValue::Text(default.name().to_string()),
             ParamKind::List { default, .. } => ParamValue::List(default.to_vec()),
+            ParamKind::Choice { default, .. } => ParamValue::Text(default.to_string()),
         }
     }
 
-    /// The type as a word, for listings.
-    pub fn type_name(&self) -> &'static str {
+    /// The type as words, for listings (a choice lists its words: `one of (a|b)`).
+    pub fn type_name(&self) -> String {
         match self.kind {
-            ParamKind::Number { .. } => "number",
-            ParamKind::Radius { .. } => "radius (cycles|unit|nyquist)",
-            ParamKind::List { .. } => "list of numbers",
+            ParamKind::Number { .. } => "number".into(),
+            ParamKind::Radius { .. } => "radius (cycles|unit|nyquist)".into(),
+            ParamKind::List { .. } => "list of numbers".into(),
+            ParamKind::Choice { choices, .. } => format!("one of ({})", choices.join("|")),
         }
     }
 }
@@ -235,6 +244,24 @@ impl ParamReader {
                 .parse()
                 .map_err(|_| self.invalid(name, value, "one of cycles, unit, nyquist")),
             _ => Err(self.invalid(name, value, "one of cycles, unit, nyquist")),
+        }
+    }
+
+    /// One of `choices` (the word as written, trimmed); the error lists them.
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<&'static str, SpectrumError> {
+        let value = self.get(name)?;
+        let expected = || format!("one of {}", choices.join(", "));
+        match value {
+            ParamValue::Text(s) => choices
+                .iter()
+                .find(|c| **c == s.trim())
+                .copied()
+                .ok_or_else(|| self.invalid(name, value, &expected())),
+            _ => Err(self.invalid(name, value, &expected())),
         }
     }
 

@@ -269,6 +269,9 @@ fn param_strategy(entry: &SpectrumEntry, fixed: &ParamMap) -> BoxedStrategy<Para
             ParamKind::Radius { default } => {
                 Just((name, ParamValue::Text(default.name().to_string()))).boxed()
             }
+            ParamKind::Choice { choices, .. } => proptest::sample::select(choices)
+                .prop_map(move |c| (name.clone(), ParamValue::Text(c.to_string())))
+                .boxed(),
             ParamKind::List {
                 sample: (lo, hi),
                 sorted,

@@ -10,6 +10,7 @@ use sagd_datasets::stats::mean_pixel;
 use sagd_datasets::{Dataset, Pixels};
 use serde::Serialize;
 
+use crate::bootstrap::{Bootstrap, Spread, fid_spread, kid_spread};
 use crate::error::EvalError;
 use crate::features::{Features, extract, unit_range_violations};
 use crate::fid::{GaussianStats, frechet_distance};
@@ -123,6 +124,9 @@ pub struct EvalOptions {
     /// image, in order; see [`feature_cache`](crate::feature_cache)): used instead of
     /// extracting them again. Ignored for a statistics reference.
     pub reference_features: Option<Features>,
+    /// Resample the samples' features to measure FID's and KID's sampling noise
+    /// ([`crate::bootstrap`]); `None`: no resampling.
+    pub bootstrap: Option<Bootstrap>,
 }
 
 impl Default for EvalOptions {
@@ -133,6 +137,7 @@ impl Default for EvalOptions {
             kid: KidOptions::default(),
             pr_k: 3,
             reference_features: None,
+            bootstrap: None,
         }
     }
 }
@@ -161,6 +166,10 @@ pub struct EvalReport {
     pub precision_recall: Option<PrecisionRecall>,
     /// Spectral metrics.
     pub spectral: Option<SpectralReport>,
+    /// FID over resamples of the samples (`options.bootstrap`).
+    pub fid_bootstrap: Option<Spread>,
+    /// KID (full-set unbiased MMD²) over resamples of the samples (`options.bootstrap`).
+    pub kid_bootstrap: Option<Spread>,
     /// Wall time of the Inception feature extraction (both sets), seconds.
     pub feature_seconds: f64,
     /// Images through the network per second (both sets together).
@@ -332,6 +341,8 @@ pub fn evaluate(
         kid: None,
         precision_recall: None,
         spectral: None,
+        fid_bootstrap: None,
+        kid_bootstrap: None,
         feature_seconds: 0.0,
         feature_images_per_s: None,
         warnings: Vec::new(),
@@ -386,6 +397,9 @@ pub fn evaluate(
                 ));
             }
             report.fid = Some(frechet_distance(&sample_stats, &reference_stats)?);
+            if let Some(b) = options.bootstrap {
+                report.fid_bootstrap = Some(fid_spread(&sample_features, &reference_stats, b)?);
+            }
         }
         if let Some(reference_features) = &reference_features {
             let device = model.device();
@@ -405,6 +419,10 @@ pub fn evaluate(
                     kid_options,
                     device,
                 )?);
+                if let Some(b) = options.bootstrap {
+                    report.kid_bootstrap =
+                        Some(kid_spread(&sample_features, reference_features, b)?);
+                }
             }
             if metrics.contains(&Metric::PrecisionRecall) {
                 report.precision_recall = Some(precision_recall(

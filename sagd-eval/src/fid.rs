@@ -133,14 +133,14 @@ fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
 /// backward error is a few machine epsilons of the matrix norm, times the dimension): they are
 /// zero. Without the cut, the square roots of N < d covariances' round-off eigenvalues (~1e-16)
 /// would add ~1e-8 each to the trace.
-fn zero_cut(eigenvalues: &DVector<f64>) -> f64 {
+pub(crate) fn zero_cut(eigenvalues: &DVector<f64>) -> f64 {
     let largest = eigenvalues.iter().fold(0.0f64, |a, l| a.max(l.abs()));
     largest * eigenvalues.len() as f64 * f64::EPSILON
 }
 
 /// The square root of a symmetric positive semi-definite matrix through its eigendecomposition,
 /// `V diag(√λ) Vᵀ` with eigenvalues at round-off level (or negative by round-off) set to 0.
-fn sqrt_psd(m: DMatrix<f64>) -> DMatrix<f64> {
+pub(crate) fn sqrt_psd(m: DMatrix<f64>) -> DMatrix<f64> {
     let eigen = SymmetricEigen::new(m);
     let cut = zero_cut(&eigen.eigenvalues);
     let roots: Vec<f64> = eigen

@@ -40,6 +40,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bootstrap;
 pub mod error;
 pub mod evaluate;
 pub mod feature_cache;

@@ -64,12 +64,19 @@ impl OutputRange {
         }
     }
 
+    /// A model's output value mapped back to the data's scale, not clamped (for 8-bit data
+    /// it may leave `[0, 1]`).
+    pub fn unclamped(self, value: f32) -> f32 {
+        if self == Self::Data {
+            value
+        } else {
+            (value + 1.0) / 2.0
+        }
+    }
+
     /// Maps a model's output value back to the data's range; true when it was clamped.
     pub fn map(self, value: &mut f32) -> bool {
-        if self == Self::Data {
-            return false;
-        }
-        *value = (*value + 1.0) / 2.0;
+        *value = self.unclamped(*value);
         if self == Self::EightBit && !(0.0..=1.0).contains(value) {
             *value = value.clamp(0.0, 1.0);
             return true;

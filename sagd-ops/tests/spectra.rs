@@ -50,7 +50,7 @@ fn close(a: &[f64], b: &[f64], tol: f64) {
 }
 
 #[test]
-fn all_six_are_registered() {
+fn every_builtin_is_registered() {
     let names: Vec<&str> = entries().iter().map(|e| e.name).collect();
     for name in sagd_ops::BUILTIN {
         assert!(names.contains(&name), "{name} missing from {names:?}");
@@ -202,6 +202,12 @@ fn invalid_parameters_are_typed_errors_naming_the_parameter() {
     assert_eq!(param_of(&error_of("tabulated:r=0;0;1,w=1;1;1")), "r");
     assert_eq!(param_of(&error_of("tabulated:r=0;1,w=1;-1")), "w");
     assert_eq!(param_of(&error_of("band-pass:radius=furlongs")), "radius");
+    assert_eq!(param_of(&error_of("power-law:dc=zero")), "dc");
+    assert_eq!(param_of(&error_of("power-law:alpha=-1,eps=0")), "eps");
+    assert_eq!(param_of(&error_of("offset:offset=-0.1")), "offset");
+    assert_eq!(param_of(&error_of("offset:offset=nan")), "offset");
+    assert_eq!(param_of(&error_of("band-stop:a=0.6,b=0.5")), "a");
+    assert_eq!(param_of(&error_of("band-stop:b=1.5")), "b");
     assert!(matches!(
         error_of("band-pass:a=0.1,b=0.12"),
         SpectrumError::EmptyBand { .. }
@@ -229,6 +235,9 @@ fn spectra_round_trip_through_typetag_and_config_strings() {
         "two-band:gamma_l=0.5",
         "exp-decay:beta=2",
         "tabulated:r=0;0.5;1,w=1;0.2;0.1",
+        "power-law:alpha=-0.3,dc=neighbours",
+        "band-stop:a=0.2,b=0.5",
+        "offset:offset=0.3",
     ];
     let grid = FrequencyGrid::new(7, 8);
     for spec in specs {
@@ -273,4 +282,117 @@ fn spectra_round_trip_through_typetag_and_config_strings() {
             .to_string()
             .contains("kind")
     );
+}
+
+/// Offset noise against its covariance written out: diffusers' `randn(C, H, W) +
+/// offset·randn(C, 1, 1)` has, per channel, `Σ = I + offset²·11ᵀ` (a dense matrix built here
+/// directly, not through the DFT).
+#[test]
+fn offset_has_the_covariance_of_white_noise_plus_a_constant() {
+    for (c, h, w, offset) in [(1, 4, 4, 0.1), (2, 3, 5, 0.7), (1, 6, 2, 0.0)] {
+        let spectrum = parse_spectrum(&format!("offset:offset={offset}")).unwrap();
+        let cov =
+            SpectralCovariance::new(spectrum.as_ref(), [c, h, w], Normalization::None).unwrap();
+        let dense = cov.dense();
+        let plane = h * w;
+        for i in 0..c * plane {
+            for j in 0..c * plane {
+                let same_channel = i / plane == j / plane;
+                let expected =
+                    f64::from(u8::from(i == j)) + if same_channel { offset * offset } else { 0.0 };
+                assert!(
+                    (dense[(i, j)] - expected).abs() < 1e-12,
+                    "{c}x{h}x{w}, offset {offset}: Σ[{i},{j}] = {} vs {expected}",
+                    dense[(i, j)]
+                );
+            }
+        }
+        // Energy normalization divides by the per-pixel variance 1 + offset².
+        let energy =
+            SpectralCovariance::new(spectrum.as_ref(), [c, h, w], Normalization::Energy).unwrap();
+        let scale = 1.0 + offset * offset;
+        close(
+            &energy.power(),
+            &cov.power().iter().map(|p| p / scale).collect::<Vec<_>>(),
+            1e-12,
+        );
+    }
+}
+
+/// `dc=neighbours` changes the DC mode only, to the mean power of its four neighbours, and
+/// allows ε = 0 for α < 0.
+#[test]
+fn power_law_dc_at_its_neighbours_level() {
+    for (h, w) in [(8, 8), (5, 6), (1, 7), (7, 1)] {
+        let floor = table("power-law:alpha=-0.6,eps=1e-10", h, w);
+        let level = table("power-law:alpha=-0.6,eps=1e-10,dc=neighbours", h, w);
+        assert_eq!(floor[1..], level[1..], "{h}x{w}: only the DC mode changes");
+        let r = radii(h, w);
+        let law = |r: f64| (r + 1e-10f64).powf(-0.6);
+        // The neighbours (0, ±1) have r = 1/W, (±1, 0) r = 1/H, where the grid has them.
+        let mut powers = Vec::new();
+        if w > 1 {
+            powers.extend([law(1.0 / w as f64).powi(2); 2]);
+        }
+        if h > 1 {
+            powers.extend([law(1.0 / h as f64).powi(2); 2]);
+        }
+        let expected = (powers.iter().sum::<f64>() / powers.len() as f64).sqrt();
+        assert!((level[0] - expected).abs() < 1e-12 * expected, "{h}x{w}");
+        assert!(r[0] == 0.0 && floor[0] > 1e5, "the floor's DC is the boost");
+        let no_floor = table("power-law:alpha=-0.6,eps=0,dc=neighbours", h, w);
+        assert!(no_floor.iter().all(|x| x.is_finite()));
+    }
+    // A 1×1 grid has no neighbours: the floor's value stays.
+    assert_eq!(
+        table("power-law:alpha=-0.6,dc=neighbours", 1, 1),
+        table("power-law:alpha=-0.6", 1, 1)
+    );
+}
+
+/// `band-stop` omits exactly the modes `two-band` omits, keeping every other mode at one
+/// power; `two-band` instead reweights what it keeps. On 32×32 with the gap (0.1, 0.2), the
+/// energy-normalized two-band gives its 21 low modes 1024/21/2 = 24.4× the isotropic power and
+/// its 955 high modes 1024/955/2 = 0.54×, where band-stop gives all 976 kept modes 1024/976.
+#[test]
+fn band_stop_omits_the_two_band_gap_at_equal_power() {
+    for (h, w) in [(32, 32), (9, 10), (16, 12)] {
+        for (a, b) in [(0.1, 0.2), (0.4, 0.5), (0.7, 0.8)] {
+            let stop = table(&format!("band-stop:a={a},b={b}"), h, w);
+            let bands = table(&format!("two-band:a_l=0,b_l={a},a_h={b},b_h=1"), h, w);
+            let kept: Vec<bool> = stop.iter().map(|&x| x > 0.0).collect();
+            let kept_two: Vec<bool> = bands.iter().map(|&x| x > 0.0).collect();
+            assert_eq!(kept, kept_two, "{h}x{w} [{a}, {b}]: the same support");
+            // The band's modes by radius (unit convention: r / √½), edges kept.
+            for (x, r) in stop.iter().zip(radii(h, w)) {
+                let unit = r / 0.5f64.sqrt();
+                let inside = unit > a + 1e-9 && unit < b - 1e-9;
+                assert_eq!(*x, if inside { 0.0 } else { 1.0 }, "r = {unit}");
+            }
+        }
+    }
+    let energy = |spec: &str| {
+        SpectralCovariance::new(
+            parse_spectrum(spec).unwrap().as_ref(),
+            [1, 32, 32],
+            Normalization::Energy,
+        )
+        .unwrap()
+        .power()
+    };
+    let stop = energy("band-stop:a=0.1,b=0.2");
+    let kept: Vec<f64> = stop.iter().copied().filter(|&p| p > 0.0).collect();
+    assert_eq!(kept.len(), 976);
+    close(&kept, &vec![1024.0 / 976.0; 976], 1e-12);
+    let two = energy("two-band:a_l=0,b_l=0.1,a_h=0.2,b_h=1");
+    let radius = radii(32, 32);
+    let low: Vec<f64> = two
+        .iter()
+        .zip(&radius)
+        .filter(|(p, r)| **p > 0.0 && **r / 0.5f64.sqrt() <= 0.1 + 1e-9)
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(low.len(), 21);
+    close(&low, &[1024.0 / 21.0 / 2.0; 21], 1e-12);
+    assert_eq!(two.iter().filter(|&&p| p > 0.0).count() - 21, 955);
 }

@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use sagd_core::DeviceSpec;
 use sagd_datasets::{Dataset, Pipeline};
+use sagd_eval::bootstrap::{Bootstrap, Spread};
 use sagd_eval::evaluate::{EvalOptions, EvalReport, Metric, Reference, Stage, check, evaluate};
 use sagd_eval::inception::{FEATURE_DIM, FidInception, INPUT_SIZE};
 use sagd_eval::kid::{Kid, KidOptions};
@@ -57,6 +58,9 @@ pub struct EvalRequest {
     pub reference: String,
     /// Transforms of the reference images, in order.
     pub transforms: Vec<String>,
+    /// Transforms of the samples, in order, after the `count` subset (e.g. `pad:2` for data
+    /// compared as samples, `notch:a=…,b=…` to filter a band out afterwards).
+    pub sample_transforms: Vec<String>,
     /// Seed of the subsets, the random transforms and KID's subsets.
     pub seed: u64,
     /// The metrics.
@@ -64,6 +68,9 @@ pub struct EvalRequest {
     /// Images used from each side (a seeded random subset of larger sets); `None`: all the
     /// samples and as many reference images.
     pub count: Option<usize>,
+    /// Reference images used, when not as many as the samples (e.g. the whole test split
+    /// against 1024 samples, the field's practice).
+    pub reference_count: Option<ReferenceCount>,
     /// The FID Inception weights; `None`: found by [`find_weights`].
     pub inception: Option<PathBuf>,
     /// Save the reference's Inception statistics (pytorch-fid's `.npz`) here.
@@ -77,6 +84,9 @@ pub struct EvalRequest {
     pub kid_subsets: usize,
     /// KID's subset size (lowered, with a warning, to the smaller set's count).
     pub kid_subset_size: usize,
+    /// Resamples of the samples' features for FID's and KID's sampling noise
+    /// ([`sagd_eval::bootstrap`]); 0: none.
+    pub bootstrap: usize,
     /// The device of the Inception network.
     pub device: DeviceSpec,
     /// Output folder: `metrics.json` and `spectra.png`.
@@ -97,18 +107,54 @@ impl EvalRequest {
             samples: samples.into(),
             reference: reference.into(),
             transforms: Vec::new(),
+            sample_transforms: Vec::new(),
             seed: 0,
             metrics: Metric::ALL.into(),
             count: None,
+            reference_count: None,
             inception: None,
             save_stats: None,
             feature_cache: None,
             batch: 50,
             kid_subsets: 100,
             kid_subset_size: 1000,
+            bootstrap: 0,
             device: DeviceSpec::Cpu,
             out: out.into(),
             overwrite: false,
+        }
+    }
+}
+
+/// How many reference images an evaluation uses when not as many as the samples
+/// (`--reference-count all|N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceCount {
+    /// Every reference image.
+    All,
+    /// The first `N` (after the transforms), at least 2.
+    Images(usize),
+}
+
+impl std::str::FromStr for ReferenceCount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "all" {
+            return Ok(Self::All);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 2 => Ok(Self::Images(n)),
+            _ => Err(format!("`{s}`: expected `all` or a number of images >= 2")),
+        }
+    }
+}
+
+impl std::fmt::Display for ReferenceCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Images(n) => write!(f, "{n}"),
         }
     }
 }
@@ -139,6 +185,9 @@ pub struct MetricsSummary {
     pub reference: String,
     /// The reference's transforms.
     pub reference_transforms: Vec<String>,
+    /// The samples' transforms (`--sample-transform`), when any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sample_transforms: Vec<String>,
     /// Samples evaluated.
     pub sample_count: usize,
     /// Reference images (`None` for statistics).
@@ -151,10 +200,24 @@ pub struct MetricsSummary {
     pub fid: Option<f64>,
     /// KID.
     pub kid: Option<Kid>,
+    /// FID over resamples of the samples (`--bootstrap`): its sd is FID's sampling noise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fid_bootstrap: Option<Spread>,
+    /// KID (full-set unbiased MMD²) over resamples of the samples (`--bootstrap`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid_bootstrap: Option<Spread>,
     /// Precision and recall.
     pub precision_recall: Option<PrecisionRecall>,
     /// Spectral metrics.
     pub spectral: Option<SpectralReport>,
+    /// Spectral metrics of the samples before their clamp to [0, 1], when `samples` is a
+    /// `sagd sample` folder holding `samples-raw.npy` (the same subset): what the model made,
+    /// without what the clamp adds back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spectral_raw: Option<SpectralReport>,
+    /// The share of sampled values the clamp changed, from that folder's `summary.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clamped_fraction: Option<f64>,
     /// Warnings.
     pub warnings: Vec<String>,
     /// Seconds of Inception features.
@@ -256,13 +319,64 @@ pub fn eval_run(
     report.warnings.extend(cache.warning.clone());
     create_dir(&req.out)?;
     let spectra_png = write_outputs(req, &report, &cache)?;
-    let summary = summary(req, &report, model.as_ref(), seconds, spectra_png, &cache);
+    let mut summary = summary(req, &report, model.as_ref(), seconds, spectra_png, &cache);
+    if req.metrics.contains(&Metric::Spectral)
+        && let Reference::Images(reference) = &reference
+    {
+        (summary.spectral_raw, summary.clamped_fraction) =
+            raw_spectral(req, samples.len(), reference)?;
+    }
     write_json(&metrics_path, &summary)?;
     Ok(EvalRun {
         summary,
         report,
         metrics_path,
     })
+}
+
+/// `req.sample_transforms` applied to (every one of) `samples`; errors name the flag.
+fn transform_samples(req: &EvalRequest, samples: Dataset) -> Result<Dataset, RunError> {
+    if req.sample_transforms.is_empty() {
+        return Ok(samples);
+    }
+    let about = |e: sagd_datasets::DatasetError| RunError::from(e).about("--sample-transform");
+    let pipeline = Pipeline::parse(&req.sample_transforms).map_err(about)?;
+    if pipeline.scales() {
+        return Err(invalid(
+            "--sample-transform scale maps images to [-1, 1]; evaluation compares images in \
+             [0, 1] (leave `scale` out)",
+        ));
+    }
+    let n = samples.len();
+    pipeline.apply_to(&samples, n, req.seed).map_err(about)
+}
+
+/// The spectral metrics of a `sagd sample` folder's unclamped samples (`samples-raw.npy`, the
+/// same seeded subset of `count` as the clamped ones) and its clamped share; `None`s for
+/// other samples.
+fn raw_spectral(
+    req: &EvalRequest,
+    count: usize,
+    reference: &Dataset,
+) -> Result<(Option<SpectralReport>, Option<f64>), RunError> {
+    let folder = Path::new(&req.samples);
+    let raw_path = folder.join("samples-raw.npy");
+    if !folder.is_dir() || !raw_path.is_file() {
+        return Ok((None, None));
+    }
+    let shown = raw_path.display().to_string();
+    let raw = load_images(&shown).map_err(|e| RunError::from(e).about(shown.clone()))?;
+    let raw = transform_samples(req, subset(raw, count, req.seed))?;
+    let report = sagd_eval::spectral::spectral(&raw, reference)
+        .map_err(|e| RunError::from(e).about(shown))?;
+    let clamped = std::fs::read_to_string(folder.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            v.get("clipped_fraction")
+                .and_then(serde_json::Value::as_f64)
+        });
+    Ok((Some(report), clamped))
 }
 
 /// Refuses, before any work, a count or batch of 0, an `--out` that is a file, a
@@ -274,6 +388,11 @@ fn check_request(req: &EvalRequest) -> Result<(), RunError> {
     }
     if req.batch == 0 {
         return Err(invalid("--batch must be at least 1"));
+    }
+    if req.bootstrap == 1 {
+        return Err(invalid(
+            "--bootstrap 1: a spread needs at least 2 resamples (0 turns it off)",
+        ));
     }
     if req.out.exists() && !req.out.is_dir() {
         return Err(invalid(format!(
@@ -337,8 +456,13 @@ fn load_inputs(req: &EvalRequest, pipeline: &Pipeline) -> Result<(Dataset, Refer
         )));
     }
     let count = req.count.unwrap_or(samples.len());
-    let samples = subset(samples, count, req.seed);
-    let reference = load_reference(&req.reference, pipeline, Some(count), req.seed)
+    let samples = transform_samples(req, subset(samples, count, req.seed))?;
+    let reference_count = match req.reference_count {
+        None => Some(count),
+        Some(ReferenceCount::All) => None,
+        Some(ReferenceCount::Images(n)) => Some(n),
+    };
+    let reference = load_reference(&req.reference, pipeline, reference_count, req.seed)
         .map_err(about(format!("--reference {}", req.reference)))?;
     Ok((samples, reference))
 }
@@ -355,6 +479,10 @@ fn options(req: &EvalRequest) -> EvalOptions {
         },
         pr_k: 3,
         reference_features: None,
+        bootstrap: (req.bootstrap > 0).then_some(Bootstrap {
+            resamples: req.bootstrap,
+            seed: req.seed,
+        }),
     }
 }
 
@@ -445,14 +573,19 @@ fn summary(
         samples: req.samples.clone(),
         reference: req.reference.clone(),
         reference_transforms: req.transforms.clone(),
+        sample_transforms: req.sample_transforms.clone(),
         sample_count: report.sample_count,
         reference_count: report.reference_count,
         metrics: req.metrics.iter().map(|m| m.name().to_string()).collect(),
         count: req.count,
         fid: report.fid,
         kid: report.kid,
+        fid_bootstrap: report.fid_bootstrap,
+        kid_bootstrap: report.kid_bootstrap,
         precision_recall: report.precision_recall,
         spectral: report.spectral.clone(),
+        spectral_raw: None,
+        clamped_fraction: None,
         warnings: report.warnings.clone(),
         feature_seconds: report.feature_seconds,
         feature_images_per_s: report.feature_images_per_s,

@@ -333,6 +333,10 @@ pub struct SampleSummary {
     pub clipped_fraction: f64,
     /// `samples.npy`.
     pub samples: PathBuf,
+    /// `samples-raw.npy`: the same images before the clamp to [0, 1] (8-bit data only, whose
+    /// samples are clamped), for metrics that must not see what the clamp adds back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_samples: Option<PathBuf>,
     /// `grid.png`.
     pub grid: PathBuf,
     /// The oracle's terminal-SNR check (oracle only).
@@ -603,6 +607,7 @@ pub fn sample_run(
         values: all,
         clipped,
         largest,
+        raw_samples,
     } = draw(args, &source, sampler.as_ref(), &device, progress)?;
     let clipped_fraction = clipped as f64 / all.len() as f64;
     if let Some(warning) = divergence_warning(clipped_fraction, largest) {
@@ -635,6 +640,7 @@ pub fn sample_run(
         images_per_s: args.count as f64 / seconds.max(1e-9),
         clipped_fraction,
         samples: samples_path,
+        raw_samples,
         grid: grid_path,
         terminal_snr: terminal.as_ref().map(TerminalSnrSummary::of),
         data_check,
@@ -688,6 +694,8 @@ struct Drawn {
     clipped: usize,
     /// The largest `|x|` before the mapping (the network's scale).
     largest: f32,
+    /// `samples-raw.npy`, when the range clamps.
+    raw_samples: Option<PathBuf>,
 }
 
 /// Draws the images batch by batch into `samples.npy`, mapped back to the data's range.
@@ -704,7 +712,14 @@ fn draw(
         total_steps: (batches * sampler.steps()) as u64,
     });
     let samples_path = args.out.join("samples.npy");
-    let mut writer = NpyWriter::create(&samples_path, &[args.count, dims[0], dims[1], dims[2]])?;
+    let shape = [args.count, dims[0], dims[1], dims[2]];
+    let mut writer = NpyWriter::create(&samples_path, &shape)?;
+    // The values before the clamp, where there is one: the sampler's own output.
+    let raw_path = args.out.join("samples-raw.npy");
+    let mut raw_writer = match source.range {
+        OutputRange::EightBit => Some(NpyWriter::create(&raw_path, &shape)?),
+        _ => None,
+    };
     let mut all = Vec::with_capacity(args.count * source.denoiser.shape().numel());
     let mut clipped = 0usize;
     let mut largest = 0f32;
@@ -725,6 +740,10 @@ fn draw(
         })?;
         let mut values = images.to_host();
         largest = values.iter().fold(largest, |m, v| m.max(v.abs()));
+        if let Some(raw) = raw_writer.as_mut() {
+            let unclamped: Vec<f32> = values.iter().map(|&v| source.range.unclamped(v)).collect();
+            raw.write(&unclamped)?;
+        }
         clipped += values
             .iter_mut()
             .filter_map(|v| source.range.map(v).then_some(()))
@@ -733,10 +752,18 @@ fn draw(
         all.extend_from_slice(&values);
     }
     writer.finish()?;
+    let raw_samples = match raw_writer {
+        Some(raw) => {
+            raw.finish()?;
+            Some(raw_path)
+        }
+        None => None,
+    };
     Ok(Drawn {
         values: all,
         clipped,
         largest,
+        raw_samples,
     })
 }
 

@@ -63,6 +63,22 @@ fn exp_decay_and_tabulated_pass() {
     verify("tabulated", &VerifyConfig::default());
 }
 
+/// The controls' spectra: offset noise (full support), the power law with its DC mode at its
+/// neighbours' level (the `dc` choice drawn at random too), and the band-stop mask (rank
+/// deficient: P3 runs).
+#[test]
+fn offset_dc_level_and_band_stop_pass() {
+    let r = verify("offset", &VerifyConfig::default());
+    assert!(applicable(&r, "P1") >= 64 && applicable(&r, "P2") >= 64);
+    verify("power-law:dc=neighbours", &VerifyConfig::default());
+    verify("power-law", &VerifyConfig::default());
+    let r = verify("band-stop", &VerifyConfig::default());
+    assert!(
+        applicable(&r, "P3") >= 16,
+        "P3 must run on the band-stop's gap"
+    );
+}
+
 #[test]
 fn other_normalizations_pass() {
     for normalization in [Normalization::None, Normalization::PerSampleStd] {

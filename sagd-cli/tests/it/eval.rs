@@ -136,6 +136,46 @@ fn spectral_metrics_need_no_network_and_write_metrics_and_a_figure() {
     assert!(!out_dir.join("metrics.json").exists());
 }
 
+/// `--reference-count` compares the samples with more (or all) reference images than
+/// samples; a count below 2 or a word other than `all` is a usage error.
+#[test]
+fn the_reference_count_may_differ_from_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |count: &str, out: &str| {
+        sagd_env(
+            &[
+                "eval",
+                "--samples",
+                "shapes:n=8,size=1x8x8,seed=3",
+                "--reference",
+                "shapes:n=30,size=1x8x8,split=test",
+                "--count",
+                "8",
+                "--reference-count",
+                count,
+                "--metrics",
+                "spectral",
+                "--out",
+                dir.path().join(out).to_str().unwrap(),
+                "--json",
+            ],
+            &NO_WEIGHTS,
+        )
+    };
+    for (count, expected) in [("all", 30), ("20", 20), ("100", 30)] {
+        let o = run(count, count);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (v["sample_count"].as_u64(), v["reference_count"].as_u64()),
+            (Some(8), Some(expected))
+        );
+    }
+    for bad in ["1", "most", "-3"] {
+        assert_usage_error(&run(bad, "bad"), "--reference-count");
+    }
+}
+
 fn image_dims(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
@@ -489,12 +529,23 @@ fn mnist_train_against_test_with_the_real_weights() {
         stats.to_str().unwrap(),
         "--feature-cache",
         cache.to_str().unwrap(),
+        "--bootstrap",
+        "5",
         "--out",
         out1.to_str().unwrap(),
         "--json",
         "--quiet",
     ]);
     assert_eq!(v["feature_cache"]["used"], false);
+    // FID's and KID's sampling noise over 5 resamples of the 20 samples: positive spreads
+    // around values near the point estimates (resamples repeat images, which moves FID up).
+    for key in ["fid_bootstrap", "kid_bootstrap"] {
+        assert_eq!(v[key]["resamples"], 5, "{v}");
+        let sd = v[key]["sd"].as_f64().unwrap();
+        assert!(sd.is_finite() && sd > 0.0, "{key}: {v}");
+    }
+    let fid_mean = v["fid_bootstrap"]["mean"].as_f64().unwrap();
+    assert!(fid_mean > 0.5 * v["fid"].as_f64().unwrap(), "{v}");
     let fid = v["fid"].as_f64().unwrap();
     // 20 MNIST digits against 20 others: far from 0 (N ≪ 2048 biases it up: about 92), far
     // from the hundreds that unrelated images give. (20 keeps the Inception passes of this

@@ -37,7 +37,13 @@ fn write_experiment(dir: &Path) -> std::path::PathBuf {
          metrics = \"spectral\"\n\
          [plot]\nx_label = \"alpha\"\n\
          [[arm]]\nname = \"iso\"\nconfig = \"arms/iso.toml\"\nx = 0\nband = [0.2, 0.3]\n\
-         [[arm]]\nname = \"pl\"\nconfig = \"arms/pl.toml\"\nx = -1\nband = [0.2, 0.3]\n",
+         [[arm]]\nname = \"pl\"\nconfig = \"arms/pl.toml\"\nx = -1\nband = [0.2, 0.3]\n\
+         [[arm]]\nname = \"iso-notched\"\nsamples_of = \"iso\"\n\
+         sample_transforms = [\"notch:a=0.2,b=0.3\"]\nx = 0.5\nband = [0.2, 0.3]\n\
+         [[floor]]\nname = \"train\"\nsamples = \"grf:beta=2,size=1x8x8,n=64,seed=4\"\n\
+         label = \"train split\"\n\
+         [[contrast]]\narm = \"pl\"\nbaseline = \"iso\"\nmetric = \"log-spectral-distance\"\n\
+         better = \"lower\"\n",
     )
     .unwrap();
     file
@@ -73,7 +79,19 @@ fn a_sweep_runs_continues_and_reports() {
         assert!(job.join("samples/samples.npy").is_file());
         assert!(job.join("eval/metrics.json").is_file());
     }
-    assert!(!out.join("pl").exists());
+    assert!(!out.join("pl").exists() && !out.join("iso-notched").exists());
+    // The floor ran first, at the arms' N (all 16 samples: [eval] has no count).
+    let floor: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("floors/train/eval/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            floor["sample_count"].as_u64(),
+            floor["reference_count"].as_u64()
+        ),
+        (Some(16), Some(16))
+    );
     let table = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(table.contains("| iso | 0 | 2/2 | 16, 16 |"), "{table}");
     assert!(table.contains("| pl | -1 | 0/2 | – |"), "{table}");
@@ -92,8 +110,8 @@ fn a_sweep_runs_continues_and_reports() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let arms = results["arms"].as_array().unwrap();
-    assert_eq!(arms.len(), 2);
-    for arm in arms {
+    assert_eq!(arms.len(), 3);
+    for arm in &arms[..2] {
         let seeds = arm["seeds"].as_array().unwrap();
         assert_eq!(seeds.len(), 2);
         for (seed, r) in seeds.iter().enumerate() {
@@ -114,9 +132,49 @@ fn a_sweep_runs_continues_and_reports() {
             assert!(r["band_ratio"].as_f64().unwrap() > 0.0);
         }
     }
+    // The contrast pairs the seeds: pl − iso per seed, from the same numbers.
+    let contrast = &results["contrasts"][0];
+    for seed in [0usize, 1] {
+        let lsd = |arm: usize| {
+            arms[arm]["seeds"][seed]["log_spectral_distance"]
+                .as_f64()
+                .unwrap()
+        };
+        assert_eq!(contrast["differences"][seed][0], seed);
+        let d = contrast["differences"][seed][1].as_f64().unwrap();
+        assert!((d - (lsd(1) - lsd(0))).abs() < 1e-12, "{contrast}");
+    }
+    assert_eq!(contrast["stats"]["n"], 2);
+    assert!(contrast["p_holm"].as_f64().is_some(), "{contrast}");
     let table = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(table.contains("| iso | 0 | 2/2 |"), "{table}");
+    assert!(
+        table.contains("## Paired contrasts") && table.contains("| pl − iso |"),
+        "{table}"
+    );
     assert!(table.contains("[0.2, 0.3]: "), "{table}");
+    // The notched arm evaluates iso's samples with the band filtered out: no training of its
+    // own, far less energy in that band than iso's.
+    assert!(!out.join("iso-notched/seed-0/run").exists());
+    for (iso, notched) in arms[0]["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(arms[2]["seeds"].as_array().unwrap())
+    {
+        let ratio = |r: &serde_json::Value| r["band_ratio"].as_f64().unwrap();
+        assert!(ratio(notched) < 0.5 * ratio(iso), "{notched} vs {iso}");
+    }
+    assert!(
+        table.contains("## The data against the reference")
+            && table.contains("| train split | 16, 16 |"),
+        "{table}"
+    );
+    assert!(
+        results["floors"][0]["result"]["log_spectral_distance"]
+            .as_f64()
+            .is_some()
+    );
     let figure = image::open(out.join("figures/sweep.png")).unwrap();
     assert!(figure.width() > 400 && figure.height() > 200);
 
@@ -251,7 +309,49 @@ fn bad_experiment_files_are_refused_before_any_work() {
     let file = write_experiment(dir.path());
     let good = std::fs::read_to_string(&file).unwrap();
     let out = dir.path().join("out");
-    let cases: [(&str, String, &str); 8] = [
+    let cases: [(&str, String, &str); 15] = [
+        (
+            "samples of an unknown arm",
+            good.replace("samples_of = \"iso\"", "samples_of = \"isox\""),
+            "samples_of = `isox` is no arm",
+        ),
+        (
+            "both config and samples_of",
+            good.replace(
+                "samples_of = \"iso\"",
+                "samples_of = \"iso\"\nconfig = \"arms/iso.toml\"",
+            ),
+            "not both or neither",
+        ),
+        (
+            "a bad sample transform",
+            good.replace("notch:a=0.2,b=0.3", "notch:a=0.4,b=0.3"),
+            "sample_transforms",
+        ),
+        (
+            "an unsafe floor name",
+            good.replace("name = \"train\"", "name = \"../train\""),
+            "floor name `../train`",
+        ),
+        (
+            "contrast of an unknown arm",
+            good.replace("baseline = \"iso\"", "baseline = \"isotropic\""),
+            "names arm `isotropic`; expected one of iso, pl",
+        ),
+        (
+            "contrast of an arm with itself",
+            good.replace("baseline = \"iso\"", "baseline = \"pl\""),
+            "with itself",
+        ),
+        (
+            "band-ratio contrast without the same band",
+            good.replacen("band = [0.2, 0.3]", "band = [0.3, 0.4]", 1)
+                .replace(
+                    "metric = \"log-spectral-distance\"",
+                    "metric = \"band-ratio\"",
+                ),
+            "both arms need the same `band`",
+        ),
         (
             "unknown key",
             good.replace("title =", "titel = \"x\"\ntitle ="),

@@ -228,7 +228,46 @@ fn sampling_from_a_trained_checkpoint() {
     assert_eq!(shape, vec![5, 1, 8, 8]);
     // `shapes` is 8-bit: trained in [-1, 1], written back in its own range [0, 1].
     assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
-    assert!(summary["clipped_fraction"].as_f64().unwrap() >= 0.0);
+    let clipped = summary["clipped_fraction"].as_f64().unwrap();
+    // Beside them, the same images before the clamp: equal where in range, clamped elsewhere.
+    let (raw_shape, raw) = read_npy(&out.join("samples-raw.npy"));
+    assert_eq!(raw_shape, shape);
+    let mut changed = 0;
+    for (r, v) in raw.iter().zip(&values) {
+        assert_eq!(r.clamp(0.0, 1.0), *v);
+        changed += usize::from(r != v);
+    }
+    assert_eq!(changed as f64 / values.len() as f64, clipped);
+    assert!(
+        summary["raw_samples"]
+            .as_str()
+            .unwrap()
+            .ends_with("samples-raw.npy")
+    );
+    // `sagd eval` of the folder reports the spectral metrics of both and the clamped share.
+    let eval_out = dir.path().join("eval");
+    let o = sagd(&[
+        "eval",
+        "--samples",
+        out.to_str().unwrap(),
+        "--reference",
+        "shapes:n=5,size=1x8x8,seed=9",
+        "--metrics",
+        "spectral",
+        "--out",
+        eval_out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_out.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(metrics["clamped_fraction"].as_f64(), Some(clipped));
+    let raw_lsd = metrics["spectral_raw"]["log_spectral_distance"].as_f64();
+    assert!(raw_lsd.is_some_and(f64::is_finite), "{metrics}");
+    if changed == 0 {
+        assert_eq!(metrics["spectral_raw"], metrics["spectral"]);
+    }
 
     // A request for another shape is refused, naming both.
     let o = sagd(&[

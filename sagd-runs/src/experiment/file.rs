@@ -47,6 +47,9 @@ pub struct EvalSettings {
     pub transforms: Vec<String>,
     /// Images of each side (`--count`); all samples when absent.
     pub count: Option<usize>,
+    /// Reference images, when not as many as the samples (`--reference-count`): `"all"` or
+    /// a number, as a string.
+    pub reference_count: Option<String>,
     /// Metrics (`--metrics`).
     #[serde(default = "default_metrics")]
     pub metrics: String,
@@ -56,6 +59,10 @@ pub struct EvalSettings {
     pub seed: u64,
     /// KID's subset size (`--kid-subset-size`; lowered to the counts when larger).
     pub kid_subset_size: Option<usize>,
+    /// Resamples of each model's samples for FID's and KID's sampling noise (`--bootstrap`;
+    /// 0 or absent: none).
+    #[serde(default)]
+    pub bootstrap: usize,
 }
 
 /// `[emergence]`: how an `emergence` experiment measures learning curves (`sagd theory
@@ -105,8 +112,15 @@ impl Default for PlotSettings {
 pub struct Arm {
     /// Its name: the folder of its runs (letters, digits, `.`, `_`, `-`).
     pub name: String,
-    /// Its run config (`sagd train --config`), relative to the experiment file.
-    pub config: PathBuf,
+    /// Its run config (`sagd train --config`), relative to the experiment file; left out for
+    /// an arm that evaluates another arm's samples (`samples_of`).
+    pub config: Option<PathBuf>,
+    /// Evaluate the samples of this other arm (same seed) instead of training a model: with
+    /// `sample_transforms`, e.g. a model's samples with a band filtered out afterwards.
+    pub samples_of: Option<String>,
+    /// Transforms of this arm's samples before evaluation (`sagd eval --sample-transform`).
+    #[serde(default)]
+    pub sample_transforms: Vec<String>,
     /// Its place on the sweep figure's x axis.
     pub x: Option<f64>,
     /// The line it belongs to on the figure (default: one line for all arms).
@@ -114,6 +128,100 @@ pub struct Arm {
     /// A unit-radius band `[a, b]` whose energy (samples over reference) the table reports;
     /// it must be one of the ten bands `sagd eval` measures (`[0.1k, 0.1(k+1)]`).
     pub band: Option<[f64; 2]>,
+    /// A short description for the tables (default: the name).
+    pub label: Option<String>,
+}
+
+/// A sweep's metric that a contrast compares, as written (`fid`, `kid`,
+/// `log-spectral-distance`, `band-ratio`, and the last two of the samples before their clamp,
+/// `raw-log-spectral-distance`, `raw-band-ratio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContrastMetric {
+    /// FID.
+    Fid,
+    /// KID (mean over subsets).
+    Kid,
+    /// The log-spectral distance.
+    LogSpectralDistance,
+    /// The energy in the arm's `band`, samples over reference (both arms need the same band).
+    BandRatio,
+    /// The log-spectral distance of the samples before the clamp to [0, 1].
+    RawLogSpectralDistance,
+    /// `band-ratio` of the samples before the clamp.
+    RawBandRatio,
+}
+
+impl ContrastMetric {
+    /// The name as written.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fid => "fid",
+            Self::Kid => "kid",
+            Self::LogSpectralDistance => "log-spectral-distance",
+            Self::BandRatio => "band-ratio",
+            Self::RawLogSpectralDistance => "raw-log-spectral-distance",
+            Self::RawBandRatio => "raw-band-ratio",
+        }
+    }
+}
+
+/// Which way a contrast's metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Better {
+    /// Lower is better (FID, KID, distances).
+    Lower,
+    /// Higher is better.
+    Higher,
+}
+
+/// `[[contrast]]`: a paired comparison of two arms on one metric, seed by seed (the arms
+/// share each seed's initial weights, data order and noise).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contrast {
+    /// The arm under test (its name).
+    pub arm: String,
+    /// The arm it is compared with.
+    pub baseline: String,
+    /// The metric.
+    pub metric: ContrastMetric,
+    /// Which way the metric improves.
+    pub better: Better,
+    /// A short description for the tables (default: `arm − baseline`).
+    pub label: Option<String>,
+}
+
+impl Arm {
+    /// An arm named `name` with nothing else set (a table row for data that no arm made).
+    pub fn default_named(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            config: None,
+            samples_of: None,
+            sample_transforms: Vec::new(),
+            x: None,
+            series: None,
+            band: None,
+            label: None,
+        }
+    }
+}
+
+/// `[[floor]]`: data evaluated as if they were samples (`sagd eval --samples SPEC`), against
+/// the same reference at the same counts: the value a perfect model would get at this N (the
+/// train split against the test split), or what a transform of the data costs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Floor {
+    /// Its name: the folder `floors/NAME` (letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// The images: a dataset spec (relative paths from the working directory).
+    pub samples: String,
+    /// Their transforms (`--sample-transform`, e.g. `pad:2`).
+    #[serde(default)]
+    pub transforms: Vec<String>,
     /// A short description for the tables (default: the name).
     pub label: Option<String>,
 }
@@ -145,6 +253,13 @@ pub struct ExperimentFile {
     /// The arms, in table order.
     #[serde(rename = "arm")]
     pub arms: Vec<Arm>,
+    /// The data against the reference (sweep), evaluated before any arm.
+    #[serde(rename = "floor", default)]
+    pub floors: Vec<Floor>,
+    /// The paired comparisons (sweep), in table order; their p-values are Holm-adjusted
+    /// together.
+    #[serde(rename = "contrast", default)]
+    pub contrasts: Vec<Contrast>,
 }
 
 fn default_sampler() -> String {

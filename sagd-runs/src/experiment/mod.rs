@@ -4,6 +4,8 @@
 //! tables and figures:
 //!
 //! - [`mod@file`]: the experiment file as written;
+//! - [`contrast`]: the paired comparisons (`[[contrast]]`): per-seed differences, t-intervals,
+//!   Holm-adjusted p-values and verdicts;
 //! - [`plan`]: the file loaded and checked, its jobs (arm-seed pairs) and each stage's command
 //!   line and where its output goes;
 //! - [`run`]: the orchestration ([`experiment_run`]): the stages as child processes;
@@ -19,11 +21,17 @@
 //!   seed; a table of the fitted learning-time exponents and how spread the modes' learning
 //!   times are.
 //!
+//! A sweep may also declare floors (`[[floor]]`: data evaluated as samples before any arm, e.g.
+//! the train split against the test reference, what a perfect model would score at this N),
+//! arms that evaluate another arm's samples (`samples_of`, with `sample_transforms`, after all
+//! training) and paired contrasts (`[[contrast]]`, [`contrast`]).
+//!
 //! Layout under the output folder: `ARM/seed-S/run` (the run), `ARM/seed-S/samples`,
-//! `ARM/seed-S/eval`, `ARM/seed-S/emergence`; `reference-features.npz` (the evaluation
-//! reference's Inception features, shared by every arm); `results.md`, `results.json` and
-//! `figures/`.
+//! `ARM/seed-S/eval`, `ARM/seed-S/emergence`; `floors/NAME/eval`; `reference-features.npz`
+//! (the evaluation reference's Inception features, shared by every arm); `results.md`,
+//! `results.json` and `figures/`.
 
+pub mod contrast;
 pub mod file;
 pub mod plan;
 pub mod results;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::RunError;
 
 use super::file::{
-    EmergenceSettings, EvalSettings, ExperimentFile, ExperimentKind, SampleSettings,
+    Arm, EmergenceSettings, EvalSettings, ExperimentFile, ExperimentKind, Floor, SampleSettings,
 };
 
 fn invalid(message: impl Into<String>) -> RunError {
@@ -22,8 +22,9 @@ pub struct Experiment {
     pub file: ExperimentFile,
     /// The file itself.
     pub path: PathBuf,
-    /// Each arm's config path, as the runner passes it (the experiment file's folder joined).
-    pub configs: Vec<PathBuf>,
+    /// Each arm's config path, as the runner passes it (the experiment file's folder joined);
+    /// `None` for an arm that evaluates another arm's samples.
+    pub configs: Vec<Option<PathBuf>>,
     /// The output folder.
     pub out: PathBuf,
 }
@@ -186,34 +187,13 @@ impl Experiment {
         let mut names = std::collections::BTreeSet::new();
         let mut configs = Vec::new();
         for arm in &file.arms {
-            let safe = !arm.name.is_empty()
-                && !arm.name.starts_with('.')
-                && arm
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if !safe {
-                return Err(bad(format!(
-                    "arm name `{}`: expected letters, digits, `.`, `_` and `-` (it names a folder)",
-                    arm.name
-                )));
-            }
+            check_folder_name("arm", &arm.name).map_err(&bad)?;
             if !names.insert(arm.name.clone()) {
                 return Err(bad(format!("two arms are named `{}`", arm.name)));
             }
-            let config = base.join(&arm.config);
-            if !config.is_file() {
-                return Err(bad(format!(
-                    "arm `{}`: config {} is not a file",
-                    arm.name,
-                    config.display()
-                )));
-            }
-            // The trainer would refuse a bad config only when the arm's turn comes: hours in.
-            let run = sagd_models::RunConfig::from_file(&config)
-                .map_err(|e| bad(format!("arm `{}`: {e}", arm.name)))?;
-            check_data_spec(&run.data.spec)
-                .map_err(|e| bad(format!("arm `{}`: [data] spec {e}", arm.name)))?;
+            configs.push(arm_config(&file, arm, base).map_err(&bad)?);
+            sagd_datasets::transform::Pipeline::parse(&arm.sample_transforms)
+                .map_err(|e| bad(format!("arm `{}`: sample_transforms: {e}", arm.name)))?;
             if let Some(x) = arm.x
                 && !x.is_finite()
             {
@@ -226,8 +206,9 @@ impl Experiment {
                 band_index(band)
                     .ok_or_else(|| bad(format!("arm `{}`: {}", arm.name, band_help(band))))?;
             }
-            configs.push(config);
         }
+        check_floors(&file).map_err(&bad)?;
+        check_contrasts(&file).map_err(bad)?;
         match file.kind {
             ExperimentKind::Sweep => {
                 let (Some(sample), Some(eval)) = (&file.sample, &file.eval) else {
@@ -257,6 +238,16 @@ impl Experiment {
                             "[eval] reference {e}; expected a file, a folder or a dataset spec"
                         ))
                     })?;
+                }
+                if let Some(n) = &eval.reference_count {
+                    n.parse::<crate::eval::ReferenceCount>()
+                        .map_err(|e| bad(format!("[eval] reference_count {e}")))?;
+                }
+                if eval.bootstrap == 1 {
+                    return Err(bad(
+                        "[eval] bootstrap = 1: a spread needs at least 2 resamples (0: none)"
+                            .into(),
+                    ));
                 }
                 if let Some(count) = eval.count
                     && (count == 0 || count > sample.count)
@@ -349,6 +340,19 @@ impl Experiment {
 
     /// The stages of `job`, in order, as `sagd` argument lists.
     pub fn stages(&self, job: &Job) -> Vec<StageCommand> {
+        let arm = &self.file.arms[job.arm];
+        if let (Some(source), Some(eval)) = (&arm.samples_of, &self.file.eval) {
+            // Another arm's samples: nothing to train or sample here.
+            let samples = self.out.join(source).join(format!("seed-{}", job.seed));
+            let samples = path_arg(&samples.join("samples"));
+            return vec![self.eval_stage(
+                &job.dir.join("eval"),
+                &samples,
+                &arm.sample_transforms,
+                eval,
+                eval.count,
+            )];
+        }
         let run = job.dir.join("run");
         let mut stages = vec![self.train_stage(job, &run)];
         match self.file.kind {
@@ -358,7 +362,13 @@ impl Experiment {
                 };
                 let samples = job.dir.join("samples");
                 stages.push(self.sample_stage(job, &run, &samples, sample));
-                stages.push(self.eval_stage(job, &samples, eval));
+                stages.push(self.eval_stage(
+                    &job.dir.join("eval"),
+                    &path_arg(&samples),
+                    &arm.sample_transforms,
+                    eval,
+                    eval.count,
+                ));
             }
             ExperimentKind::Emergence => {
                 let Some(settings) = &self.file.emergence else {
@@ -384,7 +394,10 @@ impl Experiment {
         let mut train = vec![
             "train".to_string(),
             "--config".into(),
-            path_arg(&self.configs[job.arm]),
+            self.configs[job.arm]
+                .as_deref()
+                .map(path_arg)
+                .unwrap_or_default(),
             "--seed".into(),
             job.seed.to_string(),
             "--out".into(),
@@ -446,14 +459,45 @@ impl Experiment {
         )
     }
 
-    /// `sagd eval` of `samples`, as `[eval]` says (with the shared feature cache for the
-    /// Inception metrics).
-    fn eval_stage(&self, job: &Job, samples: &Path, eval: &EvalSettings) -> StageCommand {
-        let out = job.dir.join("eval");
+    /// The stages of the file's floors (`[[floor]]`), in order: each `sagd eval` of data
+    /// against the reference, into `floors/NAME/eval`.
+    pub fn floor_stages(&self) -> Vec<(Floor, StageCommand)> {
+        let Some(eval) = &self.file.eval else {
+            return Vec::new();
+        };
+        self.file
+            .floors
+            .iter()
+            .map(|floor| {
+                let out = self.floor_dir(floor).join("eval");
+                // As many images as the arms' evaluations compare (the floor depends on N).
+                let count = eval.count.or(self.file.sample.as_ref().map(|s| s.count));
+                let stage = self.eval_stage(&out, &floor.samples, &floor.transforms, eval, count);
+                (floor.clone(), stage)
+            })
+            .collect()
+    }
+
+    /// `floors/NAME`.
+    pub fn floor_dir(&self, floor: &Floor) -> PathBuf {
+        self.out.join("floors").join(&floor.name)
+    }
+
+    /// `sagd eval` of `samples` (transformed by `sample_transforms`) into `out`, as `[eval]`
+    /// says (with the shared feature cache for the Inception metrics).
+    fn eval_stage(
+        &self,
+        out: &Path,
+        samples: &str,
+        sample_transforms: &[String],
+        eval: &EvalSettings,
+        count: Option<usize>,
+    ) -> StageCommand {
+        let out = out.to_path_buf();
         let mut args = vec![
             "eval".to_string(),
             "--samples".into(),
-            path_arg(samples),
+            samples.to_string(),
             "--reference".into(),
             eval.reference.clone(),
         ];
@@ -461,13 +505,25 @@ impl Experiment {
             args.push("--transform".into());
             args.push(t.clone());
         }
-        if let Some(count) = eval.count {
+        for t in sample_transforms {
+            args.push("--sample-transform".into());
+            args.push(t.clone());
+        }
+        if let Some(count) = count {
             args.push("--count".into());
             args.push(count.to_string());
         }
         if let Some(size) = eval.kid_subset_size {
             args.push("--kid-subset-size".into());
             args.push(size.to_string());
+        }
+        if let Some(n) = &eval.reference_count {
+            args.push("--reference-count".into());
+            args.push(n.clone());
+        }
+        if eval.bootstrap > 0 {
+            args.push("--bootstrap".into());
+            args.push(eval.bootstrap.to_string());
         }
         args.extend([
             "--metrics".into(),
@@ -522,6 +578,124 @@ impl Experiment {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Refuses a name that is not a safe folder name.
+fn check_folder_name(what: &str, name: &str) -> Result<(), String> {
+    let safe = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if safe {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} name `{name}`: expected letters, digits, `.`, `_` and `-` (it names a folder)"
+        ))
+    }
+}
+
+/// The config of an arm that trains (read and checked now: the trainer would refuse a bad
+/// config only when the arm's turn comes, hours in), or `None` for one that evaluates another
+/// arm's samples (which must train, in a sweep).
+fn arm_config(file: &ExperimentFile, arm: &Arm, base: &Path) -> Result<Option<PathBuf>, String> {
+    let name = &arm.name;
+    match (&arm.config, &arm.samples_of) {
+        (Some(config), None) => {
+            let config = base.join(config);
+            if !config.is_file() {
+                return Err(format!(
+                    "arm `{name}`: config {} is not a file",
+                    config.display()
+                ));
+            }
+            let run = sagd_models::RunConfig::from_file(&config)
+                .map_err(|e| format!("arm `{name}`: {e}"))?;
+            check_data_spec(&run.data.spec)
+                .map_err(|e| format!("arm `{name}`: [data] spec {e}"))?;
+            Ok(Some(config))
+        }
+        (None, Some(source)) => {
+            if file.kind != ExperimentKind::Sweep {
+                return Err(format!("arm `{name}`: samples_of belongs to a sweep"));
+            }
+            match file.arms.iter().find(|a| &a.name == source) {
+                Some(a) if a.config.is_some() && a.samples_of.is_none() => Ok(None),
+                Some(_) => Err(format!(
+                    "arm `{name}`: samples_of = `{source}`, an arm that trains no model itself; \
+                     expected an arm with a config"
+                )),
+                None => Err(format!(
+                    "arm `{name}`: samples_of = `{source}` is no arm of this file"
+                )),
+            }
+        }
+        _ => Err(format!(
+            "arm `{name}`: expected either `config` (a model to train) or `samples_of` (another \
+             arm's samples to evaluate), not both or neither"
+        )),
+    }
+}
+
+/// The floors have safe, distinct names, belong to a sweep, and their transforms parse.
+fn check_floors(file: &ExperimentFile) -> Result<(), String> {
+    if !file.floors.is_empty() && file.kind != ExperimentKind::Sweep {
+        return Err(
+            "[[floor]] evaluates data against a sweep's reference; this is not a sweep".into(),
+        );
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for floor in &file.floors {
+        check_folder_name("floor", &floor.name)?;
+        if !names.insert(&floor.name) {
+            return Err(format!("two floors are named `{}`", floor.name));
+        }
+        check_data_spec(&floor.samples)
+            .map_err(|e| format!("floor `{}`: samples {e}", floor.name))?;
+        sagd_datasets::transform::Pipeline::parse(&floor.transforms)
+            .map_err(|e| format!("floor `{}`: transforms: {e}", floor.name))?;
+    }
+    Ok(())
+}
+
+/// The contrasts name two different arms of the file, belong to a sweep, and compare band
+/// ratios only between arms with the same `band`.
+fn check_contrasts(file: &ExperimentFile) -> Result<(), String> {
+    if !file.contrasts.is_empty() && file.kind != ExperimentKind::Sweep {
+        return Err("[[contrast]] compares a sweep's metrics; this is not a sweep".into());
+    }
+    let arm = |name: &str| {
+        file.arms.iter().find(|a| a.name == name).ok_or_else(|| {
+            let names: Vec<&str> = file.arms.iter().map(|a| a.name.as_str()).collect();
+            format!(
+                "[[contrast]] names arm `{name}`; expected one of {}",
+                names.join(", ")
+            )
+        })
+    };
+    for c in &file.contrasts {
+        let (a, b) = (arm(&c.arm)?, arm(&c.baseline)?);
+        if a.name == b.name {
+            return Err(format!(
+                "[[contrast]] compares arm `{}` with itself; expected two arms",
+                a.name
+            ));
+        }
+        let band_metric = matches!(
+            c.metric,
+            super::file::ContrastMetric::BandRatio | super::file::ContrastMetric::RawBandRatio
+        );
+        if band_metric && (a.band.is_none() || a.band != b.band) {
+            return Err(format!(
+                "[[contrast]] `{}` vs `{}` on {}: both arms need the same `band`",
+                a.name,
+                b.name,
+                c.metric.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The index of `band` among `sagd eval`'s ten unit-radius bands `[0.1k, 0.1(k+1)]`, when it is

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::RunError;
 
-use super::file::{Arm, ExperimentKind};
+use super::file::{Arm, ExperimentKind, Floor};
 use super::plan::{Experiment, Job, StageKind, band_index};
 use crate::stages::shell_quote;
 
@@ -48,12 +48,22 @@ pub struct JobResult {
     pub fid: Option<f64>,
     /// KID (mean over subsets).
     pub kid: Option<f64>,
+    /// FID's sampling noise: its sd over resamples of the samples (`[eval] bootstrap`).
+    pub fid_sampling_sd: Option<f64>,
+    /// KID's sampling noise, likewise.
+    pub kid_sampling_sd: Option<f64>,
     /// Samples and reference images compared.
     pub counts: Option<(usize, usize)>,
     /// Log-spectral distance.
     pub log_spectral_distance: Option<f64>,
     /// The arm's band's energy, samples over reference.
     pub band_ratio: Option<f64>,
+    /// The log-spectral distance of the samples before their clamp to [0, 1].
+    pub raw_log_spectral_distance: Option<f64>,
+    /// The arm's band's energy before the clamp, samples over reference.
+    pub raw_band_ratio: Option<f64>,
+    /// The share of sampled values the clamp changed.
+    pub clamped_fraction: Option<f64>,
     /// `emergence.json`, as written.
     pub emergence: Option<Value>,
 }
@@ -124,27 +134,61 @@ impl Experiment {
         if done(StageKind::Eval)
             && let Some(m) = read_json(&job.dir.join("eval/metrics.json"))
         {
-            r.eval_seconds = m.get("seconds").and_then(Value::as_f64);
-            r.fid = m.get("fid").and_then(Value::as_f64);
-            r.kid = m.pointer("/kid/mean").and_then(Value::as_f64);
-            r.counts = m
-                .get("sample_count")
-                .and_then(Value::as_u64)
-                .zip(m.get("reference_count").and_then(Value::as_u64))
-                .map(|(a, b)| (a as usize, b as usize));
-            r.log_spectral_distance = m
-                .pointer("/spectral/log_spectral_distance")
-                .and_then(Value::as_f64);
-            if let Some(k) = arm.band.and_then(band_index) {
-                r.band_ratio = m
-                    .pointer(&format!("/spectral/bands/{k}/ratio"))
-                    .and_then(Value::as_f64);
-            }
+            read_metrics(&m, arm.band, &mut r);
         }
         if done(StageKind::Emergence) {
             r.emergence = read_json(&job.dir.join("emergence/emergence.json"));
         }
         r
+    }
+
+    /// What the floors' evaluations found, in the file's order (`None`: not done yet), with
+    /// the energy in `band` when given.
+    pub fn floor_results(&self, band: Option<[f64; 2]>) -> Vec<(Floor, Option<JobResult>)> {
+        self.floor_stages()
+            .into_iter()
+            .map(|(floor, stage)| {
+                let result = stage
+                    .done
+                    .then(|| read_json(&self.floor_dir(&floor).join("eval/metrics.json")))
+                    .flatten()
+                    .map(|m| {
+                        let mut r = JobResult::default();
+                        read_metrics(&m, band, &mut r);
+                        r
+                    });
+                (floor, result)
+            })
+            .collect()
+    }
+}
+
+/// Reads an evaluation's `metrics.json` into `r`; `band` picks the band-energy entries.
+fn read_metrics(m: &Value, band: Option<[f64; 2]>, r: &mut JobResult) {
+    r.eval_seconds = m.get("seconds").and_then(Value::as_f64);
+    r.fid = m.get("fid").and_then(Value::as_f64);
+    r.kid = m.pointer("/kid/mean").and_then(Value::as_f64);
+    r.fid_sampling_sd = m.pointer("/fid_bootstrap/sd").and_then(Value::as_f64);
+    r.kid_sampling_sd = m.pointer("/kid_bootstrap/sd").and_then(Value::as_f64);
+    r.counts = m
+        .get("sample_count")
+        .and_then(Value::as_u64)
+        .zip(m.get("reference_count").and_then(Value::as_u64))
+        .map(|(a, b)| (a as usize, b as usize));
+    r.log_spectral_distance = m
+        .pointer("/spectral/log_spectral_distance")
+        .and_then(Value::as_f64);
+    r.raw_log_spectral_distance = m
+        .pointer("/spectral_raw/log_spectral_distance")
+        .and_then(Value::as_f64);
+    r.clamped_fraction = m.get("clamped_fraction").and_then(Value::as_f64);
+    if let Some(k) = band.and_then(band_index) {
+        let band = |report: &str| {
+            m.pointer(&format!("/{report}/bands/{k}/ratio"))
+                .and_then(Value::as_f64)
+        };
+        r.band_ratio = band("spectral");
+        r.raw_band_ratio = band("spectral_raw");
     }
 }
 
@@ -175,7 +219,9 @@ pub fn collect(experiment: &Experiment) -> Vec<ArmResults> {
             arm: arm.clone(),
             seeds: jobs
                 .iter()
-                .filter(|j| j.arm == i && j.dir.join("run").is_dir())
+                .filter(|j| {
+                    j.arm == i && (j.dir.join("run").is_dir() || j.dir.join("eval").is_dir())
+                })
                 .map(|j| experiment.result(j))
                 .collect(),
         })
@@ -214,19 +260,36 @@ fn emergence_number(value: &Value, pointer: &str) -> Option<f64> {
     value.pointer(pointer).and_then(Value::as_f64)
 }
 
+/// The metrics' own sampling noise of an arm: the mean over seeds of the sd over resamples of
+/// the samples (FID, KID × 10³), `–` where not measured.
+fn sampling_sd(r: &ArmResults) -> String {
+    let mean = |values: Vec<f64>, scale: f64, digits: usize| {
+        mean_sd(&values).map_or("–".into(), |(m, _)| format!("{:.digits$}", m * scale))
+    };
+    let fid = mean(r.values(|j| j.fid_sampling_sd), 1.0, 1);
+    let kid = mean(r.values(|j| j.kid_sampling_sd), 1e3, 2);
+    if fid == "–" && kid == "–" {
+        "–".into()
+    } else {
+        format!("{fid}, {kid}")
+    }
+}
+
 /// The results table (markdown) of a sweep: one row per arm, metric means ± sd over seeds
 /// (sample sd, n − 1) and the per-seed FIDs.
 pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
     let bands = results.iter().any(|r| r.arm.band.is_some());
     let mut t = String::from(
-        "| arm | x | seeds evaluated | N (samples, reference) | FID per seed | FID | KID × 10³ | log-spectral distance |",
+        "| arm | x | seeds evaluated | N (samples, reference) | FID per seed | FID | KID × 10³ | sampling sd: FID, KID × 10³ | log-spectral distance |",
     );
     if bands {
-        t.push_str(" energy in the band (samples / reference) |");
+        t.push_str(" energy in the band (samples / reference) | the same before the clamp |");
     }
-    t.push_str(" train steps | compute per seed |\n|---|---|---|---|---|---|---|---|");
+    t.push_str(
+        " values clamped | train steps | compute per seed |\n|---|---|---|---|---|---|---|---|---|---|",
+    );
     if bands {
-        t.push_str("---|");
+        t.push_str("---|---|");
     }
     t.push_str("---|---|\n");
     for r in results {
@@ -251,7 +314,7 @@ pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
         let wall = r.values(|j| Some(j.train_seconds? + j.sample_seconds? + j.eval_seconds?));
         let _ = write!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.arm.label.as_deref().unwrap_or(&r.arm.name),
             r.arm.x.map_or("–".into(), |x| format!("{x}")),
             format_args!(
@@ -268,6 +331,7 @@ pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
             fmt_list(&fid, 1),
             fmt_mean_sd(&fid, 1.0, 1),
             fmt_mean_sd(&kid, 1e3, 1),
+            sampling_sd(r),
             fmt_mean_sd(&lsd, 1.0, 3),
         );
         if bands {
@@ -280,10 +344,25 @@ pub fn sweep_table(experiment: &Experiment, results: &[ArmResults]) -> String {
                     None => "–".into(),
                 }
             );
+            let raw = r.values(|j| j.raw_band_ratio);
+            let _ = write!(
+                t,
+                " {} |",
+                match r.arm.band {
+                    Some(_) if !raw.is_empty() => fmt_mean_sd(&raw, 1.0, 2),
+                    _ => "–".into(),
+                }
+            );
         }
+        let clamped = r.values(|j| j.clamped_fraction);
         let _ = writeln!(
             t,
-            " {steps} | {} |",
+            " {} | {steps} | {} |",
+            if clamped.is_empty() {
+                "–".into()
+            } else {
+                format!("{} %", fmt_mean_sd(&clamped, 100.0, 2))
+            },
             mean_sd(&wall).map_or("–".into(), |(m, _)| minutes(m))
         );
     }
@@ -472,6 +551,90 @@ pub fn write_sweep_figure(
     sagd_plot::write_line_plots_png(path, &plots).map_err(RunError::from)
 }
 
+/// The distinct bands of the arms, in order.
+fn arm_bands(experiment: &Experiment) -> Vec<[f64; 2]> {
+    let mut bands: Vec<[f64; 2]> = Vec::new();
+    for band in experiment.file.arms.iter().filter_map(|a| a.band) {
+        if !bands.contains(&band) {
+            bands.push(band);
+        }
+    }
+    bands
+}
+
+/// The floors' table (markdown): each `[[floor]]`'s data against the reference at the arms'
+/// counts, with the energy in every arm band; `None` when the file has no floor.
+pub fn floor_table(experiment: &Experiment) -> Option<String> {
+    if experiment.file.floors.is_empty() {
+        return None;
+    }
+    let bands = arm_bands(experiment);
+    let mut t = String::from(
+        "| data | N (samples, reference) | FID | KID × 10³ | sampling sd: FID, KID × 10³ | log-spectral distance |",
+    );
+    for b in &bands {
+        let _ = write!(t, " energy in [{}, {}] |", b[0], b[1]);
+    }
+    t.push_str("\n|---|---|---|---|---|---|");
+    t.push_str(&"---|".repeat(bands.len()));
+    t.push('\n');
+    let per_band: Vec<Vec<Option<f64>>> = bands
+        .iter()
+        .map(|&b| {
+            experiment
+                .floor_results(Some(b))
+                .into_iter()
+                .map(|(_, r)| r.and_then(|r| r.band_ratio))
+                .collect()
+        })
+        .collect();
+    for (i, (floor, result)) in experiment.floor_results(None).into_iter().enumerate() {
+        let label = floor.label.clone().unwrap_or_else(|| floor.name.clone());
+        let Some(r) = result else {
+            let _ = writeln!(
+                t,
+                "| {label} | not run yet |{}",
+                " – |".repeat(4 + bands.len())
+            );
+            continue;
+        };
+        let num = |x: Option<f64>, scale: f64, digits: usize| {
+            x.map_or("–".into(), |v| format!("{:.digits$}", v * scale))
+        };
+        let sd = ArmResults {
+            arm: Arm::default_named(&floor.name),
+            seeds: vec![r.clone()],
+        };
+        let _ = write!(
+            t,
+            "| {label} | {} | {} | {} | {} | {} |",
+            r.counts.map_or("–".into(), |(a, b)| format!("{a}, {b}")),
+            num(r.fid, 1.0, 1),
+            num(r.kid, 1e3, 1),
+            sampling_sd(&sd),
+            num(r.log_spectral_distance, 1.0, 3),
+        );
+        for band in &per_band {
+            let _ = write!(t, " {} |", num(band[i], 1.0, 2));
+        }
+        t.push('\n');
+    }
+    Some(t)
+}
+
+/// What the floors' table shows, above it.
+const FLOORS_INTRO: &str = "\n## The data against the reference\n\nData evaluated as if they were \
+    samples, at the arms' counts: the train split against the test split is the value a \
+    perfect model would reach at this N (how far from converged the arms are); a transform of \
+    the data shows what that transform alone costs.\n\n";
+
+/// What the contrasts' table shows, above it.
+const CONTRASTS_INTRO: &str = "\n## Paired contrasts\n\nEach seed's difference between two arms \
+    trained with that seed (the same initial weights, data order and noise draws); the mean, its \
+    95% t-interval (n − 1 degrees of freedom), the two-sided p-value of a zero mean and the same \
+    after Holm's adjustment over this file's contrasts. A verdict names a winner only when the \
+    interval excludes 0 and the adjusted p < 0.05.\n\n";
+
 /// Writes `results.md`, `results.json` and the figure into the experiment's output folder;
 /// returns the path of `results.md`. `commands` are the stage command lines of one job (seed
 /// and arm as placeholders) for the provenance section.
@@ -480,6 +643,11 @@ pub fn write_sweep_figure(
 /// [`RunError::Io`], [`RunError::Write`] or [`RunError::Plot`] when a file cannot be written.
 pub fn write_results(experiment: &Experiment, results: &[ArmResults]) -> Result<PathBuf, RunError> {
     let out = &experiment.out;
+    let contrasts = super::contrast::contrast_results(
+        &experiment.file.contrasts,
+        results,
+        &experiment.file.seeds,
+    );
     let figures = out.join("figures");
     crate::output::create_dir(&figures)?;
     let f = &experiment.file;
@@ -498,6 +666,14 @@ pub fn write_results(experiment: &Experiment, results: &[ArmResults]) -> Result<
     match f.kind {
         ExperimentKind::Sweep => {
             md.push_str(&sweep_table(experiment, results));
+            if let Some(floors) = floor_table(experiment) {
+                md.push_str(FLOORS_INTRO);
+                md.push_str(&floors);
+            }
+            if !contrasts.is_empty() {
+                md.push_str(CONTRASTS_INTRO);
+                md.push_str(&super::contrast::contrast_table(&contrasts));
+            }
             let figure = figures.join("sweep.png");
             write_sweep_figure(&figure, experiment, results)?;
             md.push_str("\n![the sweep: each arm's metric against its x](figures/sweep.png)\n");
@@ -538,6 +714,10 @@ pub fn write_results(experiment: &Experiment, results: &[ArmResults]) -> Result<
         "experiment": experiment.path,
         "seeds": f.seeds,
         "arms": results,
+        "floors": experiment.floor_results(None).into_iter().map(|(floor, result)| {
+            serde_json::json!({ "floor": floor, "result": result })
+        }).collect::<Vec<_>>(),
+        "contrasts": contrasts,
     });
     crate::output::write_json(&out.join("results.json"), &json)?;
     Ok(md_path)

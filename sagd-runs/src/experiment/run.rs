@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::plan::{Experiment, Job, StageKind};
+use super::plan::{Experiment, Job, StageCommand, StageKind};
 use super::results::{collect, write_results};
 use crate::error::RunError;
 use crate::output::create_dir;
@@ -93,7 +93,7 @@ pub fn experiment_run(
     let failures = if req.report_only {
         Vec::new()
     } else {
-        run_jobs(req, &experiment, &jobs, observer)
+        run_phases(req, &experiment, &jobs, observer)
     };
     let report = write_report(&experiment, &Mutex::new(()))?;
     let json = experiment.out.join("results.json");
@@ -196,6 +196,36 @@ fn write_report(experiment: &Experiment, lock: &Mutex<()>) -> Result<PathBuf, Ru
     })
 }
 
+/// The floors first, one at a time (the first extracts the reference's features into the
+/// shared cache, which every later evaluation reads); then the arms that train; then those
+/// that evaluate another arm's samples (which must exist). A failure stops the later phases.
+fn run_phases(
+    req: &ExperimentRequest,
+    experiment: &Experiment,
+    jobs: &[Job],
+    observer: &(dyn Fn(ExperimentEvent) + Sync),
+) -> Vec<String> {
+    let worker = Worker {
+        req,
+        experiment,
+        total: jobs.len(),
+        show: !req.quiet && req.jobs == 1,
+        observer,
+    };
+    for (floor, stage) in experiment.floor_stages() {
+        if let Err(failure) = worker.run(&format!("floor {}", floor.name), &stage) {
+            return vec![format!("floor {}: {failure}", floor.name)];
+        }
+    }
+    let derived = |j: &Job| experiment.file.arms[j.arm].samples_of.is_some();
+    let (second, first): (Vec<Job>, Vec<Job>) = jobs.iter().cloned().partition(derived);
+    let failures = run_jobs(req, experiment, &first, observer);
+    if !failures.is_empty() || second.is_empty() {
+        return failures;
+    }
+    run_jobs(req, experiment, &second, observer)
+}
+
 /// Works on the jobs, `req.jobs` at a time; the tables are rewritten after every finished
 /// pair, so a long invocation shows its progress. Returns the failures.
 fn run_jobs(
@@ -270,33 +300,42 @@ impl Worker<'_> {
                 job.seed,
                 stage.kind.name()
             );
-            if stage.done {
-                self.say(format!("{what}: done earlier"));
-                continue;
-            }
-            if stage.stale {
-                self.say(format!(
-                    "{what}: its output was made with other settings; redone"
-                ));
-            }
-            if self.show || stage.kind == StageKind::Train {
-                self.say(format!("{what}: {}", command_line(&stage.args)));
-            }
-            if let Some(dir) = &stage.out {
-                remove_leftovers(dir);
-            }
-            match self.stage(&stage.args).and_then(|seconds| {
-                stage.record_done().map_err(|e| e.to_string())?;
-                Ok(seconds)
-            }) {
-                Ok(seconds) => self.say(format!("{what}: {seconds:.0} s")),
-                Err(e) => {
-                    self.say(format!("{what}: failed"));
-                    return Err(format!("{arm} seed {}: {e}", job.seed));
-                }
-            }
+            self.run(&what, &stage)
+                .map_err(|e| format!("{arm} seed {}: {e}", job.seed))?;
         }
         Ok(())
+    }
+
+    /// Runs `stage` unless it is done, saying so as `what`.
+    fn run(&self, what: &str, stage: &StageCommand) -> Result<(), String> {
+        if stage.done {
+            self.say(format!("{what}: done earlier"));
+            return Ok(());
+        }
+        if stage.stale {
+            self.say(format!(
+                "{what}: its output was made with other settings; redone"
+            ));
+        }
+        if self.show || stage.kind == StageKind::Train {
+            self.say(format!("{what}: {}", command_line(&stage.args)));
+        }
+        if let Some(dir) = &stage.out {
+            remove_leftovers(dir);
+        }
+        match self.stage(&stage.args).and_then(|seconds| {
+            stage.record_done().map_err(|e| e.to_string())?;
+            Ok(seconds)
+        }) {
+            Ok(seconds) => {
+                self.say(format!("{what}: {seconds:.0} s"));
+                Ok(())
+            }
+            Err(e) => {
+                self.say(format!("{what}: failed"));
+                Err(e)
+            }
+        }
     }
 
     /// Runs one stage: its progress bars on this terminal when it is the only job; its
