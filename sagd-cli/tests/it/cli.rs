@@ -41,6 +41,8 @@ fn spectra_list_names_every_builtin_with_parameters() {
         "two-band",
         "exp-decay",
         "tabulated",
+        "offset",
+        "band-stop",
     ] {
         assert!(names.contains(&name), "{name}");
     }
@@ -56,8 +58,15 @@ fn spectra_list_names_every_builtin_with_parameters() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(params, ["alpha", "eps", "radius"]);
+    assert_eq!(params, ["alpha", "eps", "radius", "dc"]);
     assert_eq!(power_law["params"][1]["default"], 1e-10);
+    // A choice lists its words.
+    assert_eq!(power_law["params"][3]["default"], "floor");
+    assert_eq!(
+        power_law["params"][3]["choices"],
+        serde_json::json!(["floor", "neighbours"])
+    );
+    assert_eq!(power_law["params"][3]["type"], "one of (floor|neighbours)");
     let text = sagd(&["spectra", "list"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("two-band"));
 }

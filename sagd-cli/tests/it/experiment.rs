@@ -40,6 +40,7 @@ fn write_experiment(dir: &Path) -> std::path::PathBuf {
          [[arm]]\nname = \"pl\"\nconfig = \"arms/pl.toml\"\nx = -1\nband = [0.2, 0.3]\n\
          [[arm]]\nname = \"iso-notched\"\nsamples_of = \"iso\"\n\
          sample_transforms = [\"notch:a=0.2,b=0.3\"]\nx = 0.5\nband = [0.2, 0.3]\n\
+         [[arm]]\nname = \"iso-half\"\nrun_of = \"iso\"\nstep = 3\nx = 0.25\n\
          [[floor]]\nname = \"train\"\nsamples = \"grf:beta=2,size=1x8x8,n=64,seed=4\"\n\
          label = \"train split\"\n\
          [[contrast]]\narm = \"pl\"\nbaseline = \"iso\"\nmetric = \"log-spectral-distance\"\n\
@@ -110,7 +111,7 @@ fn a_sweep_runs_continues_and_reports() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let arms = results["arms"].as_array().unwrap();
-    assert_eq!(arms.len(), 3);
+    assert_eq!(arms.len(), 4);
     for arm in &arms[..2] {
         let seeds = arm["seeds"].as_array().unwrap();
         assert_eq!(seeds.len(), 2);
@@ -156,6 +157,27 @@ fn a_sweep_runs_continues_and_reports() {
     // The notched arm evaluates iso's samples with the band filtered out: no training of its
     // own, far less energy in that band than iso's.
     assert!(!out.join("iso-notched/seed-0/run").exists());
+    // The half-way arm samples iso's run at its step-3 checkpoint, training nothing itself.
+    assert!(!out.join("iso-half/seed-0/run").exists());
+    for seed in 0..2 {
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                out.join(format!("iso-half/seed-{seed}/samples/summary.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let checkpoint = summary["source"]["checkpoint"].as_str().unwrap();
+        assert!(
+            checkpoint.ends_with("step-00000003.safetensors"),
+            "{checkpoint}"
+        );
+    }
+    assert!(
+        arms[3]["seeds"][0]["log_spectral_distance"]
+            .as_f64()
+            .is_some()
+    );
     for (iso, notched) in arms[0]["seeds"]
         .as_array()
         .unwrap()
@@ -309,7 +331,17 @@ fn bad_experiment_files_are_refused_before_any_work() {
     let file = write_experiment(dir.path());
     let good = std::fs::read_to_string(&file).unwrap();
     let out = dir.path().join("out");
-    let cases: [(&str, String, &str); 15] = [
+    let cases: [(&str, String, &str); 17] = [
+        (
+            "a step the run writes no checkpoint at",
+            good.replace("step = 3", "step = 4"),
+            "writes no checkpoint there",
+        ),
+        (
+            "run_of and samples_of together",
+            good.replace("run_of = \"iso\"", "run_of = \"iso\"\nsamples_of = \"iso\""),
+            "samples_of and run_of both set",
+        ),
         (
             "samples of an unknown arm",
             good.replace("samples_of = \"iso\"", "samples_of = \"isox\""),
@@ -321,7 +353,7 @@ fn bad_experiment_files_are_refused_before_any_work() {
                 "samples_of = \"iso\"",
                 "samples_of = \"iso\"\nconfig = \"arms/iso.toml\"",
             ),
-            "not both or neither",
+            "exactly one",
         ),
         (
             "a bad sample transform",

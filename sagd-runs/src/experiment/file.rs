@@ -118,6 +118,13 @@ pub struct Arm {
     /// Evaluate the samples of this other arm (same seed) instead of training a model: with
     /// `sample_transforms`, e.g. a model's samples with a band filtered out afterwards.
     pub samples_of: Option<String>,
+    /// Sample this other arm's run (same seed) instead of training one: with `step`, an
+    /// earlier checkpoint of it (e.g. half-way, to see whether a contrast holds as training
+    /// goes on).
+    pub run_of: Option<String>,
+    /// The checkpoint step to sample (default: the run's last); the run must keep it
+    /// (`checkpoint_every`, `checkpoint_at` and `keep_checkpoints` of its config).
+    pub step: Option<u64>,
     /// Transforms of this arm's samples before evaluation (`sagd eval --sample-transform`).
     #[serde(default)]
     pub sample_transforms: Vec<String>,
@@ -200,6 +207,8 @@ impl Arm {
             name: name.to_string(),
             config: None,
             samples_of: None,
+            run_of: None,
+            step: None,
             sample_transforms: Vec::new(),
             x: None,
             series: None,

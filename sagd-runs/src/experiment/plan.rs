@@ -353,15 +353,31 @@ impl Experiment {
                 eval.count,
             )];
         }
-        let run = job.dir.join("run");
-        let mut stages = vec![self.train_stage(job, &run)];
+        // Another arm's run (same seed), sampled here: nothing to train.
+        let (run, mut stages) = match &arm.run_of {
+            Some(source) => {
+                let run = self.out.join(source).join(format!("seed-{}", job.seed));
+                (run.join("run"), Vec::new())
+            }
+            None => {
+                let run = job.dir.join("run");
+                let train = self.train_stage(job, &run);
+                (run, vec![train])
+            }
+        };
         match self.file.kind {
             ExperimentKind::Sweep => {
                 let (Some(sample), Some(eval)) = (&self.file.sample, &self.file.eval) else {
                     return stages;
                 };
                 let samples = job.dir.join("samples");
-                stages.push(self.sample_stage(job, &run, &samples, sample));
+                let checkpoint = match arm.step {
+                    Some(step) => run
+                        .join("checkpoints")
+                        .join(sagd_models::checkpoint::file_name(step)),
+                    None => run.clone(),
+                };
+                stages.push(self.sample_stage(job, &checkpoint, &samples, sample));
                 stages.push(self.eval_stage(
                     &job.dir.join("eval"),
                     &path_arg(&samples),
@@ -377,9 +393,11 @@ impl Experiment {
                 stages.push(self.emergence_stage(job, &run, settings));
             }
         }
-        // A stage reads the one before it: after one that must run, every later one runs too.
+        // A stage reads the one before it: after one that must run, every later one runs too
+        // (training always "runs": it returns at once for a complete run).
         let mut upstream_done = true;
-        for stage in stages.iter_mut().skip(1) {
+        let trains = usize::from(arm.run_of.is_none());
+        for stage in stages.iter_mut().skip(trains) {
             if !upstream_done && stage.done {
                 stage.done = false;
                 stage.stale = true;
@@ -418,18 +436,19 @@ impl Experiment {
         }
     }
 
-    /// `sagd sample` of the run into `samples`, as `[sample]` says.
+    /// `sagd sample` of `checkpoint` (a run folder: its last checkpoint; or one checkpoint
+    /// file) into `samples`, as `[sample]` says.
     fn sample_stage(
         &self,
         job: &Job,
-        run: &Path,
+        checkpoint: &Path,
         samples: &Path,
         sample: &SampleSettings,
     ) -> StageCommand {
         let mut args = vec![
             "sample".to_string(),
             "--checkpoint".into(),
-            path_arg(run),
+            path_arg(checkpoint),
             "--sampler".into(),
             sample.sampler.clone(),
             "--steps".into(),
@@ -601,7 +620,21 @@ fn check_folder_name(what: &str, name: &str) -> Result<(), String> {
 /// arm's samples (which must train, in a sweep).
 fn arm_config(file: &ExperimentFile, arm: &Arm, base: &Path) -> Result<Option<PathBuf>, String> {
     let name = &arm.name;
-    match (&arm.config, &arm.samples_of) {
+    let source = match (&arm.samples_of, &arm.run_of) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "arm `{name}`: samples_of and run_of both set; expected one of them"
+            ));
+        }
+        (a, b) => a.as_ref().or(b.as_ref()),
+    };
+    if arm.step.is_some() && arm.samples_of.is_some() {
+        return Err(format!(
+            "arm `{name}`: step picks the checkpoint an arm samples; this arm samples nothing \
+             (samples_of)"
+        ));
+    }
+    match (&arm.config, source) {
         (Some(config), None) => {
             let config = base.join(config);
             if !config.is_file() {
@@ -614,28 +647,70 @@ fn arm_config(file: &ExperimentFile, arm: &Arm, base: &Path) -> Result<Option<Pa
                 .map_err(|e| format!("arm `{name}`: {e}"))?;
             check_data_spec(&run.data.spec)
                 .map_err(|e| format!("arm `{name}`: [data] spec {e}"))?;
+            if let Some(step) = arm.step {
+                check_step_kept(&run, step).map_err(|e| format!("arm `{name}`: {e}"))?;
+            }
             Ok(Some(config))
         }
         (None, Some(source)) => {
+            let key = if arm.samples_of.is_some() {
+                "samples_of"
+            } else {
+                "run_of"
+            };
             if file.kind != ExperimentKind::Sweep {
-                return Err(format!("arm `{name}`: samples_of belongs to a sweep"));
+                return Err(format!("arm `{name}`: {key} belongs to a sweep"));
             }
-            match file.arms.iter().find(|a| &a.name == source) {
-                Some(a) if a.config.is_some() && a.samples_of.is_none() => Ok(None),
-                Some(_) => Err(format!(
-                    "arm `{name}`: samples_of = `{source}`, an arm that trains no model itself; \
+            let Some(a) = file.arms.iter().find(|a| &a.name == source) else {
+                return Err(format!(
+                    "arm `{name}`: {key} = `{source}` is no arm of this file"
+                ));
+            };
+            let trains = a.samples_of.is_none() && a.run_of.is_none();
+            let Some(config) = a.config.as_ref().filter(|_| trains) else {
+                return Err(format!(
+                    "arm `{name}`: {key} = `{source}`, an arm that trains no model itself; \
                      expected an arm with a config"
-                )),
-                None => Err(format!(
-                    "arm `{name}`: samples_of = `{source}` is no arm of this file"
-                )),
+                ));
+            };
+            if let Some(step) = arm.step {
+                let run = sagd_models::RunConfig::from_file(&base.join(config))
+                    .map_err(|e| format!("arm `{source}`: {e}"))?;
+                check_step_kept(&run, step).map_err(|e| format!("arm `{name}`: {e}"))?;
             }
+            Ok(None)
         }
         _ => Err(format!(
-            "arm `{name}`: expected either `config` (a model to train) or `samples_of` (another \
-             arm's samples to evaluate), not both or neither"
+            "arm `{name}`: expected `config` (a model to train), `samples_of` (another arm's \
+             samples to evaluate) or `run_of` (another arm's run to sample), exactly one"
         )),
     }
+}
+
+/// Refuses a `step` that the run writes no checkpoint at, or whose checkpoint the run deletes
+/// before it ends (only its `keep_checkpoints` newest stay).
+fn check_step_kept(run: &sagd_models::RunConfig, step: u64) -> Result<(), String> {
+    let written = |s: u64| {
+        s == run.steps
+            || (run.checkpoint_every > 0 && s.is_multiple_of(run.checkpoint_every))
+            || run.checkpoint_at.contains(&s)
+    };
+    if step == 0 || step > run.steps || !written(step) {
+        return Err(format!(
+            "step = {step}: the run writes no checkpoint there (steps = {}, checkpoint_every = \
+             {}, checkpoint_at = {:?})",
+            run.steps, run.checkpoint_every, run.checkpoint_at
+        ));
+    }
+    let later = (step + 1..=run.steps).filter(|&s| written(s)).count();
+    if later >= run.keep_checkpoints {
+        return Err(format!(
+            "step = {step}: {later} newer checkpoints follow it and the run keeps only its \
+             {} newest (raise keep_checkpoints above {later})",
+            run.keep_checkpoints
+        ));
+    }
+    Ok(())
 }
 
 /// The floors have safe, distinct names, belong to a sweep, and their transforms parse.

@@ -217,7 +217,10 @@ fn run_phases(
             return vec![format!("floor {}: {failure}", floor.name)];
         }
     }
-    let derived = |j: &Job| experiment.file.arms[j.arm].samples_of.is_some();
+    let derived = |j: &Job| {
+        let arm = &experiment.file.arms[j.arm];
+        arm.samples_of.is_some() || arm.run_of.is_some()
+    };
     let (second, first): (Vec<Job>, Vec<Job>) = jobs.iter().cloned().partition(derived);
     let failures = run_jobs(req, experiment, &first, observer);
     if !failures.is_empty() || second.is_empty() {
