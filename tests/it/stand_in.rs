@@ -180,10 +180,12 @@ const TINY: &str = "kind = \"unet\"\npreset = \"tiny\"";
 
 /// Three fused training steps on the stand-in with batches and noise drawn on the device: a
 /// run stopped after step 2 and resumed ends where the uninterrupted run ends, bit for bit
-/// (the same kernels); and with host draws (the same numbers on both backends) the
-/// stand-in's first two steps follow flex's.
+/// (the same kernels); two replicas on the one stand-in device follow the stopped run's first
+/// two steps; and with host draws (the same numbers on both backends) the stand-in's first two
+/// steps follow flex's. One test, so the two-replica comparison reuses the stopped run (each
+/// stand-in step here costs about 15 s of CI).
 #[test]
-fn training_steps_stop_and_resume_on_the_stand_in() {
+fn training_steps_stop_resume_and_two_replicas_on_the_stand_in() {
     let _stand_in = one_test_at_a_time();
     sagd::ops::link();
     let tmp = tempfile::tempdir().unwrap();
@@ -202,8 +204,9 @@ fn training_steps_stop_and_resume_on_the_stand_in() {
         "stopped and resumed vs uninterrupted"
     );
 
-    // Two of the three steps suffice to compare the backends (Adam updates included); each
-    // stand-in step of this test costs about 15 s of CI.
+    two_replicas_follow_one(&checkpoint_at(&dir("split"), 2), &dir("two"));
+
+    // Two of the three steps suffice to compare the backends (Adam updates included).
     run(
         &run_config(TINY, "cube-cpu", &[], 3, "host"),
         &dir("cube"),
@@ -225,27 +228,16 @@ fn training_steps_stop_and_resume_on_the_stand_in() {
 }
 
 /// Two replicas on the one stand-in device, averaged in memory (its backend has no
-/// collectives), follow the single-replica run.
-#[test]
-fn two_replicas_on_the_stand_in_follow_one() {
-    let _stand_in = one_test_at_a_time();
-    sagd::ops::link();
-    // Two of three steps: the second averages gradients taken at weights the first averaged
-    // update made.
+/// collectives), run into `dir` for two steps, against `one`, the single replica's checkpoint
+/// after step 2 of the same config: the second step averages gradients taken at weights the
+/// first averaged update made.
+fn two_replicas_follow_one(one: &Checkpoint, dir: &Path) {
     let two = run_config(TINY, "cube-cpu", &["cube-cpu", "cube-cpu"], 3, "device");
     let parallel = DataParallel::open(two.device, &two.devices, two.batch).unwrap();
     assert_eq!(parallel.averaging(), Averaging::InMemory);
     drop(parallel);
-    let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("one"), tmp.path().join("two"));
-    run(
-        &run_config(TINY, "cube-cpu", &[], 3, "device"),
-        &a,
-        false,
-        Some(2),
-    );
-    run(&two, &b, false, Some(2));
-    let d = distance(&checkpoint_at(&b, 2), &checkpoint_at(&a, 2));
+    run(&two, dir, false, Some(2));
+    let d = distance(&checkpoint_at(dir, 2), one);
     eprintln!("2 replicas vs 1 on the stand-in after 2 steps: {d:e}");
     assert!(d <= 2e-5, "2 replicas vs 1: {d:e}");
 }
