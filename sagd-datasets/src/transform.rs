@@ -1,10 +1,11 @@
 //! Image transforms, applied to batches of float images (N, C, H, W) with a seeded generator:
 //! pad, centre-crop, bilinear resize, scale to [-1, 1], random horizontal flip, channel
-//! conversion, and the band-limited corruption `x' = x + γ·ε_[a,b]` of the selective-omission
-//! setting.
+//! conversion, the band-limited corruption `x' = x + γ·ε_[a,b]` of the selective-omission
+//! setting, the notch filter that removes that band, and a clamp to a pixel range.
 //!
 //! Written in configs and on the command line as `pad:2`, `crop:28x28`, `resize:32x32`,
-//! `scale`, `hflip:0.5`, `channels:3`, `corrupt:a=0.1,b=0.2,gamma=1`.
+//! `scale`, `hflip:0.5`, `channels:3`, `corrupt:a=0.1,b=0.2,gamma=1`, `notch:a=0.1,b=0.2`,
+//! `clamp` (to [0, 1]) or `clamp:lo=-1,hi=1`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -73,6 +74,15 @@ pub enum Transform {
         /// Outer band edge (unit convention).
         b: f64,
     },
+    /// `x ↦ min(max(x, lo), hi)`: what `sagd sample` does to a model's output, applied to an
+    /// image a filter took out of the pixel range (a notch-filtered image rings below 0 and
+    /// above 1; as an image again it is clamped, as a model's sample would be).
+    Clamp {
+        /// Lower bound (0 by default).
+        lo: f64,
+        /// Upper bound (1 by default).
+        hi: f64,
+    },
 }
 
 impl Transform {
@@ -136,7 +146,8 @@ impl Transform {
             Transform::Scale
             | Transform::HFlip { .. }
             | Transform::Corrupt { .. }
-            | Transform::Notch { .. } => [c, h, w],
+            | Transform::Notch { .. }
+            | Transform::Clamp { .. } => [c, h, w],
         })
     }
 
@@ -253,6 +264,10 @@ impl Transform {
                 cov.project_complement(&mut values)?;
                 values
             }
+            Transform::Clamp { lo, hi } => {
+                let (lo, hi) = (lo as f32, hi as f32);
+                values.into_iter().map(|v| v.clamp(lo, hi)).collect()
+            }
         };
         Ok((out, out_shape))
     }
@@ -330,8 +345,8 @@ fn bilinear(src: &[f32], h: usize, w: usize, dst: &mut [f32], oh: usize, ow: usi
 }
 
 /// The transforms there are.
-const TRANSFORMS: [&str; 8] = [
-    "pad", "crop", "resize", "scale", "hflip", "channels", "corrupt", "notch",
+const TRANSFORMS: [&str; 9] = [
+    "pad", "crop", "resize", "scale", "hflip", "channels", "corrupt", "notch", "clamp",
 ];
 
 /// `HxW` with positive sides, the argument of `crop` and `resize`.
@@ -419,6 +434,19 @@ fn transform(r: &mut SpecReader<'_>) -> Result<Transform, SpecError> {
             check_band(spec.input(), a, b)?;
             Transform::Notch { a, b }
         }
+        "clamp" => {
+            let lo = r.number("lo", "a number")?.unwrap_or(0.0);
+            let hi = r.number("hi", "a number")?.unwrap_or(1.0);
+            for (key, v) in [("lo", lo), ("hi", hi)] {
+                if !v.is_finite() {
+                    return Err(spec.invalid(key, v, "a finite number"));
+                }
+            }
+            if lo >= hi {
+                return Err(spec.invalid("lo", lo, format!("a value < hi = {hi}")));
+            }
+            Transform::Clamp { lo, hi }
+        }
         other => {
             return Err(SpecError::unknown_name(
                 spec.input(),
@@ -440,6 +468,7 @@ impl FromStr for Transform {
         let keys: &[&str] = match spec.name() {
             "corrupt" => &["a", "b", "gamma", "energy"],
             "notch" => &["a", "b"],
+            "clamp" => &["lo", "hi"],
             _ => &[],
         };
         let mut reader = spec.reader(keys);
@@ -465,6 +494,7 @@ impl fmt::Display for Transform {
                 energy,
             } => write!(f, "corrupt:a={a},b={b},gamma={gamma},energy={energy}"),
             Transform::Notch { a, b } => write!(f, "notch:a={a},b={b}"),
+            Transform::Clamp { lo, hi } => write!(f, "clamp:lo={lo},hi={hi}"),
         }
     }
 }
@@ -686,6 +716,10 @@ mod tests {
             "notch:a=0.3",
             "notch:a=0.3,b=0.2",
             "notch:a=0.1,b=0.2,gamma=1",
+            "clamp:lo=1,hi=0",
+            "clamp:lo=nan",
+            "clamp:hi=inf",
+            "clamp:3",
         ] {
             assert!(bad.parse::<Transform>().is_err(), "{bad}");
         }
@@ -701,6 +735,32 @@ mod tests {
         assert_eq!(text.parse::<Transform>().unwrap().to_string(), text);
         let text = "notch:a=0.1,b=0.2";
         assert_eq!(text.parse::<Transform>().unwrap().to_string(), text);
+        let text = "clamp:lo=-1,hi=1";
+        assert_eq!(text.parse::<Transform>().unwrap().to_string(), text);
+        assert_eq!(
+            "clamp".parse::<Transform>().unwrap(),
+            Transform::Clamp { lo: 0.0, hi: 1.0 }
+        );
+    }
+
+    /// The clamp against the values written out: inside values kept bit for bit, outside
+    /// ones set to the nearer bound.
+    #[test]
+    fn clamp_keeps_the_range_and_sets_the_rest_to_its_bounds() {
+        let x = vec![-0.5, 0.0, 0.25, 1.0, 1.5, -0.0];
+        let (y, shape) = "clamp"
+            .parse::<Transform>()
+            .unwrap()
+            .apply(x, [1, 2, 3], &mut rng())
+            .unwrap();
+        assert_eq!(shape, [1, 2, 3]);
+        assert_eq!(y, vec![0.0, 0.0, 0.25, 1.0, 1.0, -0.0]);
+        let (y, _) = "clamp:lo=-1,hi=0.5"
+            .parse::<Transform>()
+            .unwrap()
+            .apply(vec![-2.0, 0.75], [1, 1, 2], &mut rng())
+            .unwrap();
+        assert_eq!(y, vec![-1.0, 0.5]);
     }
 
     /// The notch removes exactly the band `corrupt` noises: against a DFT written out (sums of

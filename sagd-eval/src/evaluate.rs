@@ -271,7 +271,8 @@ pub fn check(
                     format!(
                         "values in [{lo}, {hi}] ({outside} outside [0, 1]); Inception metrics \
                          take images in [0, 1], as `sagd sample` writes them (map [-1, 1] data \
-                         with (x + 1) / 2)"
+                         with (x + 1) / 2; after a filter such as `notch`, add the transform \
+                         `clamp`)"
                     ),
                 ));
             }
