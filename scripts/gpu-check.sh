@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checklist (../shared/docs/GPU.md) in one run, for a machine with an NVIDIA GPU, a
-# Python with PyTorch (and its `nvidia` CUDA packages), and no Rust toolchain.
+# Python with PyTorch (and its `nvidia` CUDA packages: CUDA 13's `nvidia/cu13` folder or CUDA
+# 12's one folder per library), numpy and safetensors, and no Rust toolchain.
 #
 #   SAGD_BIN=gpu/sagd OUT=/path/for/results bash scripts/gpu-check.sh
 #
@@ -19,6 +20,14 @@ PYTHON=${PYTHON:-python3}
 BIN=${SAGD_BIN:-gpu/sagd}
 mkdir -p "$OUT"
 log() { echo "$*" | tee -a "$OUT/summary.txt"; }
+# sagd numbers GPUs as nvidia-smi does (it sets this itself); the PyTorch peers must too, or
+# "the same GPU" may be another one on a machine with mixed GPU models.
+export CUDA_DEVICE_ORDER=PCI_BUS_ID
+
+"$PYTHON" -c "import numpy, safetensors" 2>/dev/null || {
+    log "$PYTHON lacks numpy or safetensors (the resume check reads checkpoints with them): pip install numpy safetensors"
+    exit 1
+}
 
 if [ ! -x "$BIN" ] && [ -f "$BIN.xz" ]; then
     xz -dc "$BIN.xz" > /tmp/sagd-gpu && chmod +x /tmp/sagd-gpu && BIN=/tmp/sagd-gpu
@@ -39,8 +48,19 @@ if [ "$DEVICE" = cuda ]; then
             [ -n "$f" ] && ln -sf "$f" /tmp/sagd-cuda-links/lib$lib.so
         done
         export LD_LIBRARY_PATH="/tmp/sagd-cuda-links:$LD_LIBRARY_PATH"
-        cu=$(ls -d "$NV"/nvidia/cu* 2>/dev/null | head -1)
-        [ -n "$cu" ] && export CUDA_PATH=${CUDA_PATH:-$cu}
+        if [ -d "$NV/nvidia/cu13" ]; then
+            # CUDA 13 wheels: one toolkit-like folder (include/, lib/, nvvm/ where installed).
+            export CUDA_PATH=${CUDA_PATH:-$NV/nvidia/cu13}
+        else
+            # CUDA 12 wheels: one folder per library (cuda_runtime/include, cuda_nvrtc/include,
+            # cuda_nvcc/nvvm, …); merged by links into one root, as a toolkit lays it out.
+            root=/tmp/sagd-cuda-root
+            mkdir -p "$root/include" "$root/lib"
+            for d in "$NV"/nvidia/*/include; do [ -d "$d" ] && ln -sf "$d"/* "$root/include/"; done
+            for d in "$NV"/nvidia/*/lib; do [ -d "$d" ] && ln -sf "$d"/* "$root/lib/"; done
+            [ -d "$NV/nvidia/cuda_nvcc/nvvm" ] && ln -sfn "$NV/nvidia/cuda_nvcc/nvvm" "$root/nvvm"
+            export CUDA_PATH=${CUDA_PATH:-$root}
+        fi
     fi
 fi
 {
@@ -124,6 +144,9 @@ log "== torch DDIM-50: $(tail -n 1 "$OUT/sample_torch.json")"
 # --- 5. fused, autotuned and resumed: a run stopped after step 2 and resumed in a new process
 # (autotune's choices read back from its on-disk cache) against the uninterrupted run --------
 config "$WORK/resume.toml" tiny 8 4 auto
+# A first run tunes this config's kernels: while autotune tunes, it may run an untuned candidate,
+# so only runs after it share the cache's choices (the stand-in test does the same).
+"$BIN" train --config "$WORK/resume.toml" --out "$WORK/tuning" --device "$DEVICE" --quiet > /dev/null 2>&1
 "$BIN" train --config "$WORK/resume.toml" --out "$WORK/whole" --device "$DEVICE" --quiet > /dev/null 2>&1
 "$BIN" train --config "$WORK/resume.toml" --out "$WORK/split" --device "$DEVICE" --stop-at 2 --quiet > /dev/null 2>&1
 "$BIN" train --config "$WORK/resume.toml" --out "$WORK/split" --device "$DEVICE" --resume --quiet > /dev/null 2>&1

@@ -77,8 +77,8 @@ pub struct SampleArgs {
     /// Replace samples already in --out.
     #[arg(long)]
     overwrite: bool,
-    /// Device: cpu, or cuda (built with --features cuda; the GPU is checked before any
-    /// work); cube-cpu runs the GPU's kernels on the CPU (--features cube-cpu); ndarray and
+    /// Device: cpu, or cuda / cuda:N (built with --features cuda; GPU N as nvidia-smi numbers
+    /// it, checked before any work); cube-cpu runs the GPU's kernels on the CPU (--features cube-cpu); ndarray and
     /// libtorch are other CPU backends in builds with those features.
     #[arg(long, default_value = "cpu", value_parser = crate::parse::device)]
     device: DeviceSpec,

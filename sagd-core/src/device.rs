@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A device, as configs and flags write it: `cpu` (burn's flex backend), `cuda` or `cuda:N`
-/// (GPU N in CUDA's order; `cuda` alone is GPU 0), `cube-cpu` (burn's CubeCL CPU runtime, the
+/// (GPU N in CUDA's device order, which is nvidia-smi's when `CUDA_DEVICE_ORDER=PCI_BUS_ID`, as
+/// the `sagd` binary sets it; `cuda` alone is GPU 0), `cube-cpu` (burn's CubeCL CPU runtime, the
 /// GPU's kernels compiled for this CPU: the CUDA build's stand-in), `wgpu`, and the CPU
 /// backends kept for measurement, `ndarray` and `libtorch` (builds with the `cube-cpu`,
 /// `ndarray` or `tch` feature).
@@ -52,7 +53,7 @@ pub enum DeviceSpec {
 
 /// The device names [`DeviceSpec`] reads, for messages.
 pub const DEVICE_NAMES: &str =
-    "cpu, cuda, cuda:N, wgpu (and cube-cpu, ndarray, libtorch in builds with those features)";
+    "cpu, cuda, cuda:N (and cube-cpu, ndarray, libtorch in builds with those features)";
 
 impl DeviceSpec {
     /// The backend's name: `cpu`, `cuda`, `cube-cpu`, `wgpu`, `ndarray` or `libtorch` (no
@@ -123,14 +124,18 @@ impl FromStr for DeviceSpec {
             other => match other.split_once(':') {
                 Some(("cuda", n)) => n.parse().map(|n| Self::Cuda(Some(n))).map_err(|_| {
                     bad(
-                        "cuda:N with N a GPU index (0, 1, …), in CUDA's order (nvidia-smi's \
-                         with CUDA_DEVICE_ORDER=PCI_BUS_ID); several GPUs are a device list \
-                         (--devices cuda:0,cuda:1)",
+                        "cuda:N with N a GPU index (0, 1, …, as nvidia-smi numbers them: the \
+                         sagd binary sets CUDA_DEVICE_ORDER=PCI_BUS_ID); several GPUs are a \
+                         device list (--devices cuda:0,cuda:1)",
                     )
                 }),
                 Some(("cpu", _)) => Err(bad(
                     "`cpu` without an index: the CPU is one device in burn's flex backend, so \
                      list `cpu` once per replica (e.g. [\"cpu\", \"cpu\"])",
+                )),
+                Some(("cube-cpu", _)) => Err(bad(
+                    "`cube-cpu` without an index: the CubeCL CPU runtime is one device, so \
+                     list `cube-cpu` once per replica (e.g. --devices cube-cpu,cube-cpu)",
                 )),
                 _ => Err(bad(&format!("one of {DEVICE_NAMES}"))),
             },
@@ -611,8 +616,11 @@ pub fn probe_nccl_with(looked_for: &[&str], installed_as: &str) -> Result<(), De
     } else {
         format!(
             "NCCL ({installed_as}) was not found, and several GPUs average their gradients \
-             through it: install it (the nvidia-nccl-cu13 wheel, or Debian's libnccl2) and add \
-             its folder to LD_LIBRARY_PATH, or train on one GPU (--devices cuda:0)"
+             through it: install it (the nvidia-nccl-cu13 wheel, nvidia-nccl-cu12 for a CUDA 12 \
+             build, or Debian's libnccl2), then link its {installed_as} as {} in a folder on \
+             LD_LIBRARY_PATH (the CUDA bindings look for that name), or train on one GPU \
+             (--devices cuda:0)",
+            looked_for.first().unwrap_or(&"libnccl.so"),
         )
     };
     Err(DeviceError::Unavailable {
@@ -642,6 +650,7 @@ mod tests {
             .to_string();
         assert!(
             missing.contains("NCCL (libnone-sagd.so.2) was not found")
+                && missing.contains("link its libnone-sagd.so.2 as libnone-sagd.so")
                 && missing.contains("--devices cuda:0"),
             "{missing}"
         );
@@ -713,6 +722,11 @@ mod tests {
             .to_string();
         assert!(
             e.contains("`devices` = [cpu, cpu:1]") && e.contains("`cpu:1`"),
+            "{e}"
+        );
+        let e = "cube-cpu:0".parse::<DeviceSpec>().unwrap_err().to_string();
+        assert!(
+            e.contains("`cube-cpu` without an index") && !e.contains("wgpu"),
             "{e}"
         );
     }
