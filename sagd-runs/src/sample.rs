@@ -606,11 +606,13 @@ pub fn sample_run(
     let Drawn {
         values: all,
         clipped,
+        far,
         largest,
         raw_samples,
     } = draw(args, &source, sampler.as_ref(), &device, progress)?;
     let clipped_fraction = clipped as f64 / all.len() as f64;
-    if let Some(warning) = divergence_warning(clipped_fraction, largest) {
+    let far_fraction = far as f64 / all.len() as f64;
+    if let Some(warning) = divergence_warning(clipped_fraction, far_fraction, largest) {
         progress(SampleEvent::Warning(&warning));
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -665,17 +667,30 @@ impl TerminalSnrSummary {
     }
 }
 
+/// Values beyond this `|x|` before the mapping lie more than the range's width (2) outside
+/// the models' range [-1, 1]: far, where a clamped background pixel lies just outside.
+pub const FAR_OUTSIDE: f32 = 3.0;
+
 /// A warning when the samples look like a diverged model's: most values clamped to the
-/// output range, or values far beyond any data scale (|x| > 1e4 before the mapping: training
-/// data are about unit scale, see sagd-models' data-scale warning).
-pub fn divergence_warning(clipped_fraction: f64, largest: f32) -> Option<String> {
+/// output range with a tenth or more of them far outside it (`far_fraction`: |x| >
+/// [`FAR_OUTSIDE`] before the mapping; a healthy MNIST model has about half its values, the
+/// background's, clamped from just outside), or values far beyond any data scale (|x| > 1e4
+/// before the mapping: training data are about unit scale, see sagd-models' data-scale
+/// warning).
+pub fn divergence_warning(
+    clipped_fraction: f64,
+    far_fraction: f64,
+    largest: f32,
+) -> Option<String> {
     let reading = "the model has likely diverged (its training log shows where) or does not \
                    fit this data";
-    if clipped_fraction > 0.5 {
+    if clipped_fraction > 0.5 && far_fraction > 0.1 {
         Some(format!(
-            "{:.0}% of the sampled values fell outside the data's range and were clamped \
-             (largest |x| = {largest:.3e}): {reading}",
-            100.0 * clipped_fraction
+            "{:.0}% of the sampled values fell outside the data's range and were clamped, \
+             {:.0}% of them more than the range's width outside (largest |x| = \
+             {largest:.3e}): {reading}",
+            100.0 * clipped_fraction,
+            100.0 * far_fraction
         ))
     } else if largest > 1e4 {
         Some(format!(
@@ -692,6 +707,8 @@ struct Drawn {
     values: Vec<f32>,
     /// Values the range clamped.
     clipped: usize,
+    /// Values beyond [`FAR_OUTSIDE`] before the mapping.
+    far: usize,
     /// The largest `|x|` before the mapping (the network's scale).
     largest: f32,
     /// `samples-raw.npy`, when the range clamps.
@@ -722,6 +739,7 @@ fn draw(
     };
     let mut all = Vec::with_capacity(args.count * source.denoiser.shape().numel());
     let mut clipped = 0usize;
+    let mut far = 0usize;
     let mut largest = 0f32;
     for b in 0..batches {
         let n = args.batch.min(args.count - b * args.batch);
@@ -740,6 +758,7 @@ fn draw(
         })?;
         let mut values = images.to_host();
         largest = values.iter().fold(largest, |m, v| m.max(v.abs()));
+        far += values.iter().filter(|v| v.abs() > FAR_OUTSIDE).count();
         if let Some(raw) = raw_writer.as_mut() {
             let unclamped: Vec<f32> = values.iter().map(|&v| source.range.unclamped(v)).collect();
             raw.write(&unclamped)?;
@@ -762,6 +781,7 @@ fn draw(
     Ok(Drawn {
         values: all,
         clipped,
+        far,
         largest,
         raw_samples,
     })

@@ -350,14 +350,18 @@ fn the_oracle_checks_the_terminal_snr() {
 #[test]
 fn diverged_looking_samples_draw_a_warning() {
     use sagd_runs::sample::divergence_warning;
-    assert_eq!(divergence_warning(0.01, 1.3), None);
-    assert_eq!(divergence_warning(0.5, 9e3), None);
-    let clamped = divergence_warning(0.9, 3.1e33).unwrap();
+    assert_eq!(divergence_warning(0.01, 0.0, 1.3), None);
+    assert_eq!(divergence_warning(0.5, 0.5, 9e3), None);
+    // A healthy MNIST model: half its values (the background) clamped from just outside.
+    assert_eq!(divergence_warning(0.52, 0.0, 1.2), None);
+    let clamped = divergence_warning(0.9, 0.8, 3.1e33).unwrap();
     assert!(
-        clamped.contains("90% of the sampled values") && clamped.contains("3.100e33"),
+        clamped.contains("90% of the sampled values")
+            && clamped.contains("80% of them more than the range's width")
+            && clamped.contains("3.100e33"),
         "{clamped}"
     );
-    let huge = divergence_warning(0.0, 2e5).unwrap();
+    let huge = divergence_warning(0.0, 0.0, 2e5).unwrap();
     assert!(
         huge.contains("|x| = 2.000e5") && huge.contains("diverged"),
         "{huge}"
